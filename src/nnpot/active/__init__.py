@@ -1,0 +1,1 @@
+"""Active learning: oracles, batch selection and the explore-label-retrain loop."""

@@ -1,0 +1,1 @@
+"""Behler-Parrinello neural-network potentials for atoms (eV, Angstrom)."""

@@ -1,0 +1,5 @@
+import sys
+
+from nnpot.cli import main
+
+sys.exit(main())

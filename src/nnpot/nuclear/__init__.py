@@ -1,0 +1,1 @@
+"""Neural nucleon-nucleon potentials in momentum space (MeV, fm, fm^-1)."""

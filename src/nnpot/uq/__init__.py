@@ -1,0 +1,1 @@
+"""Uncertainty quantification on tensors and arrays: knows nothing of atoms or nucleons."""
