@@ -8,11 +8,11 @@ fully resolved configuration (``config.resolved.toml``) next to a run's outputs.
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+import tomllib
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from nnpot.errors import ConfigError
 from nnpot.io import atomic_write_text
@@ -96,3 +96,79 @@ def dump_resolved(config: BaseModel, folder: str | os.PathLike) -> Path:
     path = Path(folder) / "config.resolved.toml"
     atomic_write_text(path, to_toml(config.model_dump(mode="json")))
     return path
+
+
+# --- atomistic fit -------------------------------------------------------------------
+
+class DataConfig(Strict):
+    """[data]: where the labelled structures are and how to split them."""
+
+    train: str | None = None  # extxyz or ASE db; the CLI's --data overrides it
+    test: str | None = None  # optional separate test file (else a split of `train`)
+    energy_key: str = "REF_energy"
+    forces_key: str = "REF_forces"
+    stress_key: str = "REF_stress"
+    weight_key: str = "weight"
+    valid_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    test_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    split_seed: int = 0
+
+
+class DispersionConfig(Strict):
+    """[model.dispersion]: pairwise −f_damp(r) C6/r^6 tail (see nnpot.atomistic.tails)."""
+
+    c6: Literal["table", "learn"] | float = "table"
+    damping: Literal["tang-toennies", "becke-johnson"] = "tang-toennies"
+    cutoff: float = Field(20.0, gt=0)
+    c8: bool = False
+
+
+class ModelConfig(Strict):
+    """[model]: descriptors and networks."""
+
+    elements: list[str] | None = None  # default: the elements in the training data
+    cutoff: float = Field(6.0, gt=0.5, le=20.0)  # Å
+    cutoff_function: Literal["cosine", "polynomial"] = "cosine"
+    descriptors: str = "default"  # "default" (automatic grid) or a path to n2p2 input.nn
+    hidden: list[int] = Field(default_factory=lambda: [25, 25])
+    activation: Literal["silu", "tanh", "softplus", "gelu"] = "silu"
+    committee: int = Field(1, ge=1, le=64)
+    aleatoric: bool = False
+    reference_energies: Literal["fit"] | dict[str, float] = "fit"
+    dispersion: DispersionConfig | None = None
+
+    @field_validator("hidden")
+    @classmethod
+    def _hidden_positive(cls, v: list[int]) -> list[int]:
+        if not v or any(h < 1 for h in v):
+            raise ValueError("hidden layer sizes must be positive integers")
+        return v
+
+
+class TrainingConfig(Strict):
+    """[training]: loss weights, optimiser, schedule, stopping."""
+
+    epochs: int = Field(200, ge=1)
+    batch_size: int = Field(8, ge=1)
+    lr: float = Field(3e-3, gt=0)
+    lr_final: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(1e-6, ge=0)
+    energy_weight: float = Field(1.0, ge=0)
+    forces_weight: float = Field(1.0, ge=0)
+    stress_weight: float = Field(0.0, ge=0)
+    patience: int = Field(50, ge=1)  # early stopping on the validation loss
+    max_time: float | None = Field(None, gt=0)  # seconds of training, then stop cleanly
+    dtype: Literal["float64", "float32"] = "float64"
+    seed: int = 0
+    bootstrap: bool = True  # committee members see bootstrap resamples of the training set
+    aleatoric_warmup: float = Field(0.3, ge=0, le=1)  # fraction of epochs on MSE first
+    beta_nll: float | None = Field(None, ge=0, le=1)
+
+
+class FitConfig(Strict):
+    """Everything `nnpot fit` needs (TOML: [data], [model], [training])."""
+
+    schema_version: int = SCHEMA_VERSION
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)

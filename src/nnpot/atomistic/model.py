@@ -1,0 +1,282 @@
+"""Behler–Parrinello model: per-element MLPs on symmetry functions, E = Σ_i E_i.
+
+    E = Σ_i [ E_ref(Z_i) + s · NN_{Z_i}( (G_i − μ_{Z_i}) / σ_{Z_i} ) ]  (+ physical tails)
+
+``G_i`` are the symmetry functions of atom ``i`` (``nnpot.atomistic.descriptors``), ``μ``
+and ``σ`` per-element feature statistics of the training set, ``E_ref`` per-element
+reference energies (least squares before training, or isolated-atom energies) and ``s``
+the spread of the atomic-energy residuals. A *committee* is the same model with ``M``
+member networks evaluated on one shared descriptor computation (``n_members``); ``M = 1``
+is a plain model. Forces ``F = −∂E/∂r`` and stress ``σ = (1/V) ∂E/∂ε`` come from one
+autograd pass in :meth:`NNP.compute` (eV, Å, eV/Å, eV/Å³).
+
+Training uses the same network with precomputed descriptor Jacobians
+``J_p = ∂G_{i(p)}/∂r_p`` (each pair vector feeds only its centre's features), so per-member
+forces are a contraction ``∂E_m/∂r_p = (∂E_m/∂G_{i(p)}) · J_p`` (:func:`forces_from_jacobian`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from nnpot.atomistic.descriptors import DescriptorSpec, SymmetryFunctions
+from nnpot.atomistic.neighbors import Batch, pair_vectors, strained
+
+ACTIVATIONS = {"silu": nn.functional.silu, "tanh": torch.tanh,
+               "softplus": nn.functional.softplus, "gelu": nn.functional.gelu}
+
+
+class ElementMLP(nn.Module):
+    """``M`` independent MLPs of the same shape for one element, evaluated together.
+
+    Input (n, F) -> output (M, n, n_out). Weights (M, in, out); smooth activation.
+    """
+
+    def __init__(self, n_in: int, hidden: Sequence[int], n_members: int, n_out: int,
+                 activation: str, generator: torch.Generator | None = None):
+        super().__init__()
+        sizes = [n_in, *hidden, n_out]
+        self.activation = activation
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            std = 1.0 / math.sqrt(max(a, 1))
+            if k == len(sizes) - 2:
+                std *= 0.1  # small initial outputs: the model starts near E_ref
+            w = torch.randn(n_members, a, b, generator=generator, dtype=torch.float64) * std
+            self.weights.append(nn.Parameter(w))
+            self.biases.append(nn.Parameter(torch.zeros(n_members, 1, b, dtype=torch.float64)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        act = ACTIVATIONS[self.activation]
+        m = self.weights[0].shape[0]
+        h = x.unsqueeze(0).expand(m, -1, -1) if x.dim() == 2 else x
+        last = len(self.weights) - 1
+        for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = torch.baddbmm(b, h, w)
+            if k < last:
+                h = act(h)
+        return h
+
+
+class Output(NamedTuple):
+    """Model outputs. Leading axis ``M`` is the committee member (M = 1 for one model).
+
+    energy (M, B) eV; energies (M, N) eV per atom; forces (N, 3) eV/Å (committee mean);
+    stress (B, 3, 3) eV/Å³ (mean; None unless asked); member_forces (M, N, 3) when asked;
+    log_var (M, B) log aleatoric energy variance (eV²) when the model has that head.
+    """
+
+    energy: torch.Tensor
+    energies: torch.Tensor
+    forces: torch.Tensor | None = None
+    stress: torch.Tensor | None = None
+    member_forces: torch.Tensor | None = None
+    member_stress: torch.Tensor | None = None
+    log_var: torch.Tensor | None = None
+
+
+class NNP(nn.Module):
+    """A Behler–Parrinello neural-network potential (optionally a committee)."""
+
+    def __init__(self, spec: DescriptorSpec, hidden: Sequence[int] = (25, 25),
+                 activation: str = "silu", n_members: int = 1, aleatoric: bool = False,
+                 seed: int = 0, tail: nn.Module | None = None):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose from "
+                             f"{sorted(ACTIVATIONS)}")
+        self.spec = spec
+        self.elements = tuple(spec.elements)
+        self.hidden = tuple(int(h) for h in hidden)
+        self.activation = activation
+        self.n_members = int(n_members)
+        self.aleatoric = bool(aleatoric)
+        self.descriptor = SymmetryFunctions(spec)
+        n_el, n_feat = len(self.elements), spec.n_features()
+        self.register_buffer("feature_mean", torch.zeros(n_el, n_feat, dtype=torch.float64))
+        self.register_buffer("feature_std", torch.ones(n_el, n_feat, dtype=torch.float64))
+        self.register_buffer("e_ref", torch.zeros(n_el, dtype=torch.float64))
+        self.register_buffer("energy_scale", torch.ones((), dtype=torch.float64))
+        gen = torch.Generator().manual_seed(int(seed))
+        self.heads = nn.ModuleList()
+        for k, el in enumerate(self.elements):
+            cols = torch.tensor(spec.columns_for(el), dtype=torch.int64)
+            self.register_buffer(f"columns_{k}", cols)
+            self.heads.append(ElementMLP(len(cols), self.hidden, self.n_members,
+                                         2 if self.aleatoric else 1, activation, gen))
+        self.tail = tail
+
+    # --- pieces -------------------------------------------------------------------
+    def columns(self, k: int) -> torch.Tensor:
+        return getattr(self, f"columns_{k}")
+
+    def features(self, batch: Batch, rij: torch.Tensor) -> torch.Tensor:
+        """Symmetry functions (N, F) from pair vectors ``rij`` (P, 3)."""
+        return self.descriptor(batch.species, batch.i, batch.j, rij)
+
+    def scaled_inputs(self, species: torch.Tensor, g: torch.Tensor):
+        """Per element: (atom indices, scaled inputs (n_e, F_e))."""
+        out = []
+        for k in range(len(self.elements)):
+            idx = torch.nonzero(species == k).squeeze(1)
+            cols = self.columns(k)
+            x = (g[idx][:, cols] - self.feature_mean[k, cols]) / self.feature_std[k, cols]
+            out.append((idx, x))
+        return out
+
+    def atomic_outputs(self, species: torch.Tensor, inputs) -> tuple[torch.Tensor, ...]:
+        """Atomic energies (M, N) eV and, with the aleatoric head, per-atom variance
+        contributions (M, N) eV² (softplus, so positive)."""
+        n = species.shape[0]
+        dtype = self.e_ref.dtype
+        e = torch.zeros(self.n_members, n, dtype=dtype, device=species.device)
+        v = torch.zeros_like(e) if self.aleatoric else None
+        for k, (idx, x) in enumerate(inputs):
+            if idx.numel() == 0:
+                continue
+            y = self.heads[k](x)
+            e = e.index_copy(1, idx, y[..., 0] * self.energy_scale + self.e_ref[k])
+            if self.aleatoric:
+                var = nn.functional.softplus(y[..., 1]) * self.energy_scale**2 + 1e-12
+                v = v.index_copy(1, idx, var)
+        return e, v
+
+    def structure_sum(self, per_atom: torch.Tensor, batch: torch.Tensor, n_struct: int):
+        out = torch.zeros(per_atom.shape[0], n_struct, dtype=per_atom.dtype,
+                          device=per_atom.device)
+        return out.index_add(1, batch, per_atom)
+
+    def tail_energy(self, batch: Batch, positions, cell) -> torch.Tensor | None:
+        if self.tail is None:
+            return None
+        return self.tail(batch, positions, cell)
+
+    # --- full evaluation ------------------------------------------------------------
+    def compute(self, batch: Batch, forces: bool = True, stress: bool = False,
+                member_forces: bool = False, create_graph: bool = False) -> Output:
+        """Energies, forces and stress of a batch by one autograd pass (eV, eV/Å, eV/Å³).
+
+        ``member_forces`` also returns each committee member's forces (one extra backward
+        pass per member). Stress is returned only for fully periodic structures' rows
+        (others get NaN).
+        """
+        pos0 = batch.positions
+        if forces or member_forces:
+            pos0 = pos0.detach().requires_grad_(True)
+        cell = batch.cell
+        eps = None
+        if stress:
+            eps = torch.zeros_like(cell).requires_grad_(True)
+            pos, cell = strained(pos0, cell, batch.batch, eps)
+        else:
+            pos = pos0
+        rij = pair_vectors(pos, cell, batch.batch, batch.i, batch.j, batch.shifts)
+        g = self.features(batch, rij)
+        e_atom, v_atom = self.atomic_outputs(batch.species, self.scaled_inputs(batch.species, g))
+        energy = self.structure_sum(e_atom, batch.batch, batch.n_structures)
+        t = self.tail_energy(batch, pos, cell)
+        if t is not None:
+            energy = energy + t
+        log_var = None
+        if v_atom is not None:
+            log_var = torch.log(self.structure_sum(v_atom, batch.batch, batch.n_structures))
+        f = s = mf = ms = None
+        if forces or stress:
+            inputs = [pos0] + ([eps] if stress else [])
+            grads = torch.autograd.grad(energy.mean(0).sum(), inputs,
+                                        create_graph=create_graph,
+                                        retain_graph=create_graph or member_forces)
+            if forces:
+                f = -grads[0]
+            if stress:
+                s = self._stress(grads[-1], batch.cell, batch.pbc)
+        if member_forces:
+            mfl, msl = [], []
+            for m in range(self.n_members):
+                inputs = [pos0] + ([eps] if stress else [])
+                gm = torch.autograd.grad(energy[m].sum(), inputs, create_graph=create_graph,
+                                         retain_graph=True)
+                mfl.append(-gm[0])
+                if stress:
+                    msl.append(self._stress(gm[-1], batch.cell, batch.pbc))
+            mf = torch.stack(mfl)
+            ms = torch.stack(msl) if stress else None
+        return Output(energy, e_atom, f, s, mf, ms, log_var)
+
+    @staticmethod
+    def _stress(dedeps: torch.Tensor, cell: torch.Tensor, pbc: torch.Tensor) -> torch.Tensor:
+        vol = torch.linalg.det(cell).abs()
+        full = pbc.all(dim=1)
+        safe = torch.where(full, vol, torch.ones_like(vol))
+        s = 0.5 * (dedeps + dedeps.transpose(1, 2)) / safe[:, None, None]
+        return torch.where(full[:, None, None], s, torch.full_like(s, float("nan")))
+
+    # --- persistence --------------------------------------------------------------
+    def header(self) -> dict:
+        """JSON description from which :func:`build_model` rebuilds this model."""
+        return {
+            "kind": "atomistic",
+            "elements": list(self.elements),
+            "descriptor": self.spec.to_dict(),
+            "hidden": list(self.hidden),
+            "activation": self.activation,
+            "n_members": self.n_members,
+            "aleatoric": self.aleatoric,
+            "tail": None if self.tail is None else self.tail.to_dict(),
+            "units": {"energy": "eV", "length": "Angstrom", "forces": "eV/Angstrom",
+                      "stress": "eV/Angstrom^3"},
+        }
+
+
+def build_model(header: dict) -> NNP:
+    """Rebuild an (untrained) :class:`NNP` from :meth:`NNP.header`."""
+    tail = None
+    if header.get("tail"):
+        from nnpot.atomistic.tails import tail_from_dict
+
+        tail = tail_from_dict(header["tail"])
+    return NNP(DescriptorSpec.from_dict(header["descriptor"]), header["hidden"],
+               header["activation"], header["n_members"], header.get("aleatoric", False),
+               tail=tail)
+
+
+def forces_from_jacobian(dedg: torch.Tensor, jac: torch.Tensor, i: torch.Tensor,
+                         j: torch.Tensor, n_atoms: int):
+    """Per-member forces from descriptor gradients and pair Jacobians.
+
+    ``dedg`` (M, N, F) = ∂E_m/∂G; ``jac`` (P, F, 3) = ∂G_{i(p)}/∂r_p. Returns forces
+    (M, N, 3) eV/Å and ``dedr`` (M, P, 3) = ∂E_m/∂r_p (for the virial).
+    Since r_p = r_j − r_i + ..., F_i += ∂E/∂r_p and F_j −= ∂E/∂r_p.
+    """
+    dedr = torch.einsum("mpf,pfc->mpc", dedg[:, i], jac)
+    f = torch.zeros(dedg.shape[0], n_atoms, 3, dtype=dedr.dtype, device=dedr.device)
+    f = f.index_add(1, i, dedr).index_add(1, j, -dedr)
+    return f, dedr
+
+
+def descriptor_jacobian(descriptor: nn.Module, species, i, j, rij):
+    """Features G (N, F) and pair Jacobians J (P, F, 3) = ∂G_{i(p),f}/∂r_p.
+
+    Each pair vector feeds only its own centre's features, so ∂(Σ_n G_{n,f})/∂r_p is
+    exactly ∂G_{i(p),f}/∂r_p: one vector-Jacobian product per feature.
+    """
+    rij = rij.detach().requires_grad_(True)
+    g = descriptor(species, i, j, rij)
+    n, nf = g.shape
+    if rij.shape[0] == 0:
+        return g.detach(), rij.new_zeros(0, nf, 3)
+    eye = torch.eye(nf, dtype=g.dtype, device=g.device).unsqueeze(1).expand(nf, n, nf)
+    try:
+        jac = torch.autograd.grad(g, rij, grad_outputs=eye, is_grads_batched=True)[0]
+    except RuntimeError:
+        rows = []
+        for f in range(nf):
+            rows.append(torch.autograd.grad(g[:, f].sum(), rij, retain_graph=True)[0])
+        jac = torch.stack(rows)
+    return g.detach(), jac.permute(1, 0, 2).contiguous()
