@@ -1,0 +1,420 @@
+"""Training: loss on energy per atom, forces and stress; AdamW; checkpoints; resume.
+
+Per structure s and committee member m (bootstrap count c_ms, structure weight w_s):
+
+    L_m = Σ_s w_s c_ms [ λ_E ((E_ms − E_s)/N_s)² / σ_E²  +  λ_F |F_ms − F_s|²/(3 N_s) / σ_F²
+                         + λ_S |σ_ms − σ_s|²/9 / σ_S² ] / Σ_s w_s c_ms
+
+with σ_E, σ_F, σ_S the spreads of the training labels (so the weights are unitless). The
+descriptors and their pair Jacobians are computed once per structure (positions do not
+change during training), so an epoch costs the networks and one contraction.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase.data import atomic_numbers
+
+from nnpot.atomistic.data import Frame, voigt_to_matrix
+from nnpot.atomistic.model import NNP, descriptor_jacobian, forces_from_jacobian
+from nnpot.atomistic.neighbors import make_batch, pair_vectors
+from nnpot.config import TrainingConfig
+from nnpot.errors import EmptyDatasetError, MissingLabelError
+from nnpot.io import atomic_write_text, load_model_file, save_model_file
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+@dataclass
+class Prepared:
+    """One structure's precomputed training inputs (torch tensors)."""
+
+    species: torch.Tensor  # (n,)
+    g: torch.Tensor  # (n, F) symmetry functions
+    jac: torch.Tensor  # (P, F, 3) pair Jacobians
+    i: torch.Tensor
+    j: torch.Tensor
+    rij: torch.Tensor  # (P, 3) Å
+    volume: float  # Å³ (0 for non-periodic)
+    energy: float | None
+    forces: torch.Tensor | None
+    stress: torch.Tensor | None  # (3, 3)
+    weight: float
+    tail_energy: float = 0.0
+    tail_forces: torch.Tensor | None = None
+    tail_stress: torch.Tensor | None = None
+
+
+def prepare(model: NNP, frames: Sequence[Frame], dtype=torch.float64,
+            progress: Callable | None = None) -> list[Prepared]:
+    """Compute descriptors and pair Jacobians for ``frames`` (once, before training)."""
+    species_of = {atomic_numbers[e]: k for k, e in enumerate(model.elements)}
+    out = []
+    it = progress(frames) if progress else frames
+    for fr in it:
+        b = make_batch([(fr.numbers, fr.positions, fr.cell, fr.pbc)], species_of,
+                       model.spec.cutoff, torch.float64)
+        rij = pair_vectors(b.positions, b.cell, b.batch, b.i, b.j, b.shifts)
+        g, jac = descriptor_jacobian(model.descriptor, b.species, b.i, b.j, rij)
+        vol = abs(float(np.linalg.det(fr.cell))) if np.all(fr.pbc) else 0.0
+        prep = Prepared(
+            b.species, g.to(dtype), jac.to(dtype), b.i, b.j, rij.detach().to(dtype), vol,
+            fr.energy,
+            None if fr.forces is None else torch.as_tensor(fr.forces, dtype=dtype),
+            None if (fr.stress is None or vol == 0) else
+            torch.as_tensor(voigt_to_matrix(fr.stress), dtype=dtype),
+            fr.weight,
+        )
+        if model.tail is not None:
+            te, tf, ts = model.tail.frame_terms(fr)
+            prep.tail_energy = te
+            prep.tail_forces = torch.as_tensor(tf, dtype=dtype)
+            prep.tail_stress = None if ts is None else torch.as_tensor(ts, dtype=dtype)
+        out.append(prep)
+    return out
+
+
+def fit_statistics(model: NNP, prepared: Sequence[Prepared], frames: Sequence[Frame],
+                   reference_energies: str | dict = "fit") -> dict:
+    """Set feature scaling, reference energies and the energy scale from training data.
+
+    Reference energies: elements given explicitly keep their value; an element with an
+    isolated-atom structure (one atom, not periodic) takes that energy; the rest are
+    fitted by least squares of E_s − Σ_known against element counts. Returns a summary.
+    """
+    n_el = len(model.elements)
+    feats = torch.cat([p.g for p in prepared]).double()
+    species = torch.cat([p.species for p in prepared])
+    for k in range(n_el):
+        sel = feats[species == k]
+        if len(sel) == 0:
+            continue
+        model.feature_mean[k] = sel.mean(0)
+        std = sel.std(0, unbiased=False) if len(sel) > 1 else torch.ones_like(sel[0])
+        model.feature_std[k] = torch.where(std > 1e-8, std, torch.ones_like(std))
+    fixed: dict[int, float] = {}
+    if isinstance(reference_energies, dict):
+        for el, v in reference_energies.items():
+            if el in model.elements:
+                fixed[model.elements.index(el)] = float(v)
+    for fr, p in zip(frames, prepared, strict=True):
+        if len(fr) == 1 and not fr.pbc.any() and fr.energy is not None and len(p.i) == 0:
+            fixed.setdefault(int(p.species[0]), float(fr.energy) - p.tail_energy)
+    counts = np.zeros((len(prepared), n_el))
+    energies = np.zeros(len(prepared))
+    has_e = np.zeros(len(prepared), bool)
+    for s, p in enumerate(prepared):
+        counts[s] = np.bincount(p.species.numpy(), minlength=n_el)
+        if p.energy is not None:
+            energies[s] = p.energy - p.tail_energy
+            has_e[s] = True
+    refs = np.zeros(n_el)
+    for k, v in fixed.items():
+        refs[k] = v
+    free = [k for k in range(n_el) if k not in fixed]
+    if has_e.any() and free:
+        rhs = energies[has_e] - counts[has_e] @ refs
+        sol, *_ = np.linalg.lstsq(counts[has_e][:, free], rhs, rcond=None)
+        refs[free] = sol
+    model.e_ref.copy_(torch.as_tensor(refs))
+    if has_e.any():
+        resid = (energies[has_e] - counts[has_e] @ refs) / counts[has_e].sum(1)
+        scale = float(np.sqrt(np.mean(resid**2)))
+        model.energy_scale.fill_(max(scale, 1e-3))
+    return {"reference_energies": dict(zip(model.elements, refs.tolist(), strict=True)),
+            "energy_scale": float(model.energy_scale)}
+
+
+def _collate(items: Sequence[Prepared], dtype):
+    offs, g, sp, jac, ii, jj, rij, bidx = 0, [], [], [], [], [], [], []
+    for s, p in enumerate(items):
+        g.append(p.g)
+        sp.append(p.species)
+        jac.append(p.jac)
+        ii.append(p.i + offs)
+        jj.append(p.j + offs)
+        rij.append(p.rij)
+        bidx.append(torch.full((len(p.species),), s, dtype=torch.int64))
+        offs += len(p.species)
+    return (torch.cat(g).to(dtype), torch.cat(sp), torch.cat(jac).to(dtype), torch.cat(ii),
+            torch.cat(jj), torch.cat(rij).to(dtype), torch.cat(bidx))
+
+
+def predict_prepared(model: NNP, items: Sequence[Prepared], create_graph: bool):
+    """Per-member energies (M, B), forces list of (M, n_s, 3), stresses (M, B, 3, 3) and
+    log aleatoric variance (M, B) or None, from precomputed descriptors."""
+    dtype = model.e_ref.dtype
+    g, sp, jac, i, j, rij, bidx = _collate(items, dtype)
+    g = g.detach().requires_grad_(True)
+    # member-expanded inputs: ∂(Σ_m E_m)/∂X[m] is member m's own gradient
+    inputs = [(idx, x.unsqueeze(0).expand(model.n_members, -1, -1))
+              for idx, x in model.scaled_inputs(sp, g)]
+    e_atom, v_atom = model.atomic_outputs(sp, inputs)
+    n_b = len(items)
+    energy = model.structure_sum(e_atom, bidx, n_b)
+    tails = torch.tensor([p.tail_energy for p in items], dtype=dtype)
+    energy = energy + tails
+    # each member's energy depends only on its own network: one backward gives all ∂E_m/∂G
+    xs = [x for _, x in inputs]
+    grads = torch.autograd.grad(e_atom.sum(), xs, create_graph=create_graph, allow_unused=True)
+    dedg = torch.zeros(model.n_members, *g.shape, dtype=dtype)
+    for k, ((idx, _), gx) in enumerate(zip(inputs, grads, strict=True)):
+        if gx is None or idx.numel() == 0:
+            continue
+        cols = model.columns(k)
+        block = gx / model.feature_std[k, cols]
+        full = torch.zeros(model.n_members, len(idx), g.shape[1], dtype=dtype)
+        full = full.index_copy(2, cols, block)
+        dedg = dedg.index_copy(1, idx, full)
+    forces, dedr = forces_from_jacobian(dedg, jac, i, j, g.shape[0])
+    virial = torch.zeros(model.n_members, n_b, 3, 3, dtype=dtype)
+    virial = virial.index_add(1, bidx[i], torch.einsum("pa,mpb->mpab", rij, dedr))
+    f_list, start = [], 0
+    for p in items:
+        n = len(p.species)
+        f = forces[:, start:start + n]
+        if p.tail_forces is not None:
+            f = f + p.tail_forces
+        f_list.append(f)
+        start += n
+    vols = torch.tensor([p.volume if p.volume > 0 else 1.0 for p in items], dtype=dtype)
+    stress = 0.5 * (virial + virial.transpose(2, 3)) / vols[None, :, None, None]
+    for s, p in enumerate(items):
+        if p.tail_stress is not None:
+            stress[:, s] = stress[:, s] + p.tail_stress
+    log_var = None
+    if v_atom is not None:
+        log_var = torch.log(model.structure_sum(v_atom, bidx, n_b))
+    return energy, f_list, stress, log_var
+
+
+def label_scales(prepared: Sequence[Prepared], model: NNP) -> dict[str, float]:
+    """Spreads of the labels after reference energies: σ_E (eV/atom), σ_F, σ_S."""
+    e = [(p.energy - p.tail_energy - float(model.e_ref[p.species].sum())) / len(p.species)
+         for p in prepared if p.energy is not None]
+    f = torch.cat([p.forces.reshape(-1) for p in prepared if p.forces is not None]) \
+        if any(p.forces is not None for p in prepared) else torch.zeros(1)
+    s = torch.cat([p.stress.reshape(-1) for p in prepared if p.stress is not None]) \
+        if any(p.stress is not None for p in prepared) else torch.zeros(1)
+    sig_e = float(np.sqrt(np.mean(np.square(e)))) if e else 1.0
+    return {"energy": max(sig_e, 1e-3), "forces": max(float(f.double().pow(2).mean().sqrt()),
+                                                       1e-2),
+            "stress": max(float(s.double().pow(2).mean().sqrt()), 1e-4)}
+
+
+def batch_loss(model: NNP, items: Sequence[Prepared], counts: torch.Tensor,
+               cfg: TrainingConfig, scales: dict, nll: bool = False):
+    """Loss per member (M,) for a mini-batch; ``counts`` (M, B) bootstrap multiplicities."""
+    dtype = model.e_ref.dtype
+    energy, forces, stress, log_var = predict_prepared(model, items, create_graph=True)
+    w = torch.tensor([p.weight for p in items], dtype=dtype)[None, :] * counts.to(dtype)
+    n = torch.tensor([len(p.species) for p in items], dtype=dtype)
+    loss = torch.zeros(model.n_members, dtype=dtype)
+    norm = w.sum(1).clamp_min(1e-12)
+    has_e = torch.tensor([p.energy is not None for p in items])
+    if has_e.any() and cfg.energy_weight > 0:
+        ref = torch.tensor([p.energy if p.energy is not None else 0.0 for p in items],
+                           dtype=dtype)
+        err = (energy - ref) / n
+        if nll and log_var is not None:
+            # Gaussian NLL of the energy per atom in units of σ_E (β-NLL optional,
+            # Seitzer et al., ICLR 2022): ½ (err²/var + log var), var = Σ_i v_i / N²
+            var = torch.exp(log_var) / n**2 / scales["energy"] ** 2
+            z2 = err**2 / scales["energy"] ** 2
+            term = 0.5 * (z2 / var + torch.log(var))
+            if cfg.beta_nll:
+                term = term * var.detach() ** cfg.beta_nll
+        else:
+            term = err**2 / scales["energy"] ** 2
+        loss = loss + cfg.energy_weight * (w * term * has_e).sum(1) / norm
+    if cfg.forces_weight > 0:
+        terms = []
+        for s, p in enumerate(items):
+            if p.forces is None:
+                terms.append(torch.zeros(model.n_members, dtype=dtype))
+            else:
+                terms.append(((forces[s] - p.forces) ** 2).mean((1, 2)))
+        ft = torch.stack(terms, 1) / scales["forces"] ** 2
+        loss = loss + cfg.forces_weight * (w * ft).sum(1) / norm
+    if cfg.stress_weight > 0:
+        terms = []
+        for s, p in enumerate(items):
+            if p.stress is None:
+                terms.append(torch.zeros(model.n_members, dtype=dtype))
+            else:
+                terms.append(((stress[:, s] - p.stress) ** 2).mean((1, 2)))
+        st = torch.stack(terms, 1) / scales["stress"] ** 2
+        loss = loss + cfg.stress_weight * (w * st).sum(1) / norm
+    return loss
+
+
+def validation_errors(model: NNP, prepared: Sequence[Prepared], chunk: int = 16) -> dict:
+    """Committee-mean RMSE of energy per atom (meV/atom) and forces (meV/Å)."""
+    if not prepared:
+        return {}
+    e_err, f_err = [], []
+    for start in range(0, len(prepared), chunk):
+        items = prepared[start:start + chunk]
+        energy, forces, _, _ = predict_prepared(model, items, create_graph=False)
+        for s, p in enumerate(items):
+            if p.energy is not None:
+                e_err.append(float(energy[:, s].mean() - p.energy) / len(p.species))
+            if p.forces is not None:
+                f_err.append((forces[s].mean(0) - p.forces).detach().reshape(-1).numpy())
+    out = {}
+    if e_err:
+        out["energy_rmse_mev_atom"] = 1000 * float(np.sqrt(np.mean(np.square(e_err))))
+    if f_err:
+        out["forces_rmse_mev_ang"] = 1000 * float(np.sqrt(np.mean(np.concatenate(f_err) ** 2)))
+    return out
+
+
+def _val_loss(v: dict, scales: dict) -> float:
+    loss = 0.0
+    if "energy_rmse_mev_atom" in v:
+        loss += (v["energy_rmse_mev_atom"] / 1000 / scales["energy"]) ** 2
+    if "forces_rmse_mev_ang" in v:
+        loss += (v["forces_rmse_mev_ang"] / 1000 / scales["forces"]) ** 2
+    return loss
+
+
+def check_labels(frames: Sequence[Frame], cfg: TrainingConfig) -> None:
+    if not frames:
+        raise EmptyDatasetError("the training split holds no structures")
+    if cfg.energy_weight > 0 and not any(f.energy is not None for f in frames):
+        raise MissingLabelError("no training structure has an energy label")
+    if cfg.forces_weight > 0 and not any(f.forces is not None for f in frames):
+        raise MissingLabelError("no training structure has a forces label; set "
+                                "forces_weight = 0 in [training] to fit energies only")
+    if cfg.stress_weight > 0 and not any(f.stress is not None for f in frames):
+        raise MissingLabelError("stress_weight > 0 but no structure has a stress label")
+
+
+# --- checkpoints -----------------------------------------------------------------------
+def save_checkpoint(path: Path, model: NNP, opt: torch.optim.Optimizer, state: dict) -> None:
+    """Model, optimiser moments and loop state in one safetensors file (atomic)."""
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    opt_state = opt.state_dict()
+    for pid, st in opt_state["state"].items():
+        for k, v in st.items():
+            tensors[f"opt.{pid}.{k}"] = torch.as_tensor(v)
+    tensors["best." + "__marker__"] = torch.zeros(1)
+    for k, v in state.pop("best_state", {}).items():
+        tensors[f"best.{k}"] = v
+    header = dict(model.header(), kind="atomistic-checkpoint", loop=state,
+                  param_groups=[{k: v for k, v in g.items() if k != "params"}
+                                for g in opt_state["param_groups"]])
+    save_model_file(path, tensors, header)
+
+
+def load_checkpoint(path: Path, model: NNP, opt: torch.optim.Optimizer) -> dict:
+    tensors, header = load_model_file(path, kind="atomistic-checkpoint")
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    sd = opt.state_dict()
+    new_state: dict = {}
+    for key, v in tensors.items():
+        if key.startswith("opt."):
+            _, pid, name = key.split(".", 2)
+            new_state.setdefault(int(pid), {})[name] = v
+    groups = []
+    for g, saved in zip(sd["param_groups"], header["param_groups"], strict=True):
+        groups.append(dict(saved, params=g["params"]))
+    opt.load_state_dict({"state": new_state, "param_groups": groups})
+    loop = dict(header["loop"])
+    loop["best_state"] = {k[5:]: v for k, v in tensors.items()
+                          if k.startswith("best.") and k != "best.__marker__"}
+    return loop
+
+
+def train(model: NNP, train_prep: Sequence[Prepared], valid_prep: Sequence[Prepared],
+          cfg: TrainingConfig, run_dir: Path, progress: bool = True,
+          log: Callable[[dict], None] | None = None) -> dict:
+    """Train ``model`` in place; checkpoint every epoch into ``run_dir``; resume if a
+    checkpoint is there. Returns the final loop state (best validation metrics, epochs)."""
+    from tqdm.auto import tqdm
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    m = model.n_members
+    n_train = len(train_prep)
+    if m > 1 and cfg.bootstrap:
+        counts_all = torch.as_tensor(
+            np.stack([np.bincount(rng.integers(0, n_train, n_train), minlength=n_train)
+                      for _ in range(m)]))
+    else:
+        counts_all = torch.ones(m, n_train, dtype=torch.int64)
+    scales = label_scales(train_prep, model)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ckpt = run_dir / "checkpoint.nnp"
+    metrics_path = run_dir / "metrics.jsonl"
+    state = {"epoch": 0, "best_loss": math.inf, "best_epoch": 0, "elapsed": 0.0,
+             "best_state": {}, "best_metrics": {}}
+    if ckpt.exists():
+        state = load_checkpoint(ckpt, model, opt)
+        if metrics_path.exists():  # drop lines written after the checkpoint
+            lines = [ln for ln in metrics_path.read_text().splitlines()
+                     if ln.strip() and json.loads(ln)["epoch"] <= state["epoch"]]
+            atomic_write_text(metrics_path, "".join(ln + "\n" for ln in lines))
+    aleatoric_start = int(cfg.aleatoric_warmup * cfg.epochs)
+    bar = tqdm(total=cfg.epochs, initial=state["epoch"], disable=not progress,
+               desc="fit", unit="epoch", leave=False)
+    t_start = time.perf_counter() - state["elapsed"]
+    while state["epoch"] < cfg.epochs and not state.get("stopped_early"):
+        epoch = state["epoch"]
+        lr = cfg.lr * (cfg.lr_final / cfg.lr) ** (epoch / max(cfg.epochs - 1, 1))
+        for gr in opt.param_groups:
+            gr["lr"] = lr
+        perm = np.random.default_rng(cfg.seed * 100003 + epoch).permutation(n_train)
+        total = 0.0
+        nll = model.aleatoric and epoch >= aleatoric_start
+        for start in range(0, n_train, cfg.batch_size):
+            idx = perm[start:start + cfg.batch_size]
+            items = [train_prep[k] for k in idx]
+            loss = batch_loss(model, items, counts_all[:, idx], cfg, scales, nll=nll)
+            opt.zero_grad()
+            loss.sum().backward()
+            opt.step()
+            total += float(loss.sum()) * len(idx)
+        val = validation_errors(model, valid_prep) if valid_prep else {}
+        train_err = validation_errors(model, train_prep[: min(len(train_prep), 64)])
+        vloss = _val_loss(val, scales) if val else total / n_train
+        state["epoch"] = epoch + 1
+        state["elapsed"] = time.perf_counter() - t_start
+        rec = {"epoch": epoch + 1, "lr": lr, "train_loss": total / n_train / m,
+               "time_s": round(state["elapsed"], 3),
+               **{f"train_{k}": v for k, v in train_err.items()},
+               **{f"valid_{k}": v for k, v in val.items()}}
+        improved = vloss < state["best_loss"]
+        if improved or not state["best_state"]:
+            state["best_loss"] = vloss
+            state["best_epoch"] = epoch + 1
+            state["best_metrics"] = rec
+            state["best_state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        with open(metrics_path, "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        if log:
+            log(rec)
+        stop = (epoch + 1 - state["best_epoch"] >= cfg.patience or
+                (cfg.max_time is not None and state["elapsed"] >= cfg.max_time))
+        if stop:
+            state["stopped_early"] = True
+            state["epoch_stop"] = epoch + 1
+        save_checkpoint(ckpt, model, opt, dict(state))
+        bar.update(1)
+        bar.set_postfix({k.replace("valid_", ""): f"{v:.3g}" for k, v in val.items()})
+        if stop:
+            break
+    bar.close()
+    if state["best_state"]:
+        model.load_state_dict(state["best_state"])
+    return {k: v for k, v in state.items() if k != "best_state"}
