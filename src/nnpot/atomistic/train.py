@@ -384,7 +384,7 @@ def train(model: NNP, train_prep: Sequence[Prepared], valid_prep: Sequence[Prepa
             opt.zero_grad()
             loss.sum().backward()
             opt.step()
-            total += float(loss.sum()) * len(idx)
+            total += float(loss.detach().sum()) * len(idx)
         val = validation_errors(model, valid_prep) if valid_prep else {}
         train_err = validation_errors(model, train_prep[: min(len(train_prep), 64)])
         vloss = _val_loss(val, scales) if val else total / n_train

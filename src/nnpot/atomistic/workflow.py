@@ -178,6 +178,7 @@ def predict_frames(model: NNP, frames: Sequence[Frame], chunk_atoms: int = 20000
         want_stress = stress and any(f.pbc.all() for f in group)
         res = model.compute(b, forces=True, stress=want_stress,
                             member_forces=model.n_members > 1)
+        res = type(res)(*[None if t is None else t.detach() for t in res])
         off = 0
         for s, fr in enumerate(group):
             k = len(fr)
