@@ -1,4 +1,4 @@
-"""Shared helpers for atomistic tests: tiny random (untrained but non-trivial) models and small structures."""
+"""Helpers for atomistic tests: tiny random (untrained, non-trivial) models, structures."""
 
 from __future__ import annotations
 

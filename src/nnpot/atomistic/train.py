@@ -266,7 +266,7 @@ def validation_errors(model: NNP, prepared: Sequence[Prepared], chunk: int = 16)
         energy, forces, _, _ = predict_prepared(model, items, create_graph=False)
         for s, p in enumerate(items):
             if p.energy is not None:
-                e_err.append(float(energy[:, s].mean() - p.energy) / len(p.species))
+                e_err.append(float(energy[:, s].detach().mean() - p.energy) / len(p.species))
             if p.forces is not None:
                 f_err.append((forces[s].mean(0) - p.forces).detach().reshape(-1).numpy())
     out = {}
