@@ -18,6 +18,7 @@ SUBCOMMANDS = [
     "nnpot.cli.predict",
     "nnpot.cli.md",
     "nnpot.cli.demo",
+    "nnpot.cli.nuclear",
 ]
 
 
