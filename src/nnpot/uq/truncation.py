@@ -221,13 +221,24 @@ def truncation_band(
     nu0: float = 1.0,
     tau0: float = 1.0,
     exclude_orders: Sequence[int] = (),
+    next_order: int | None = None,
 ) -> dict:
     """Coefficients, c̄ posterior and truncation bands in one call (numpy out).
+
+    Args:
+        predictions: ``[n_orders, ...]`` cumulative predictions at the orders present
+            (units of y; torch tensors are detached).
+        y_ref, Q, orders: as in :func:`extract_coefficients`; ``Q`` in (0, 1).
+        level: credibility of the central interval.
+        nu0, tau0: prior of c̄² (:class:`TruncationModel`).
+        exclude_orders: orders left out of the c̄² posterior (e.g. ``(0,)`` if y_ref = y_LO).
+        next_order: first omitted order after the highest one (default ``orders[-1] + 1``;
+            pass 2 for chiral LO alone, where c_1 = 0).
 
     The band at the highest order uses all coefficients; the per-order bands use only the
     coefficients up to that order (what was known then). The first omitted order after
     ``orders[i]`` is ``orders[i+1]`` (so chiral LO, orders (0, 2, ...), gets Q²), and
-    ``orders[-1] + 1`` after the last.
+    ``next_order`` after the last.
 
     Returns a dict with
         ``half_width``, ``std``: arrays shaped like ``predictions[0]`` (units of y) for the
@@ -246,8 +257,9 @@ def truncation_band(
     hw = np.full((len(o),) + shape, np.nan)
     sd = np.full((len(o),) + shape, np.nan)
     cb = np.full(len(o), np.nan)
+    last_next = o[-1] + 1 if next_order is None else int(next_order)
     for i, order in enumerate(o):
-        nxt = o[i + 1] if i + 1 < len(o) else order + 1
+        nxt = o[i + 1] if i + 1 < len(o) else last_next
         if nu0 == 0.0 and all(v in set(exclude_orders) for v in o[: i + 1]):
             continue
         m = TruncationModel(nu0, tau0).fit(c[: i + 1], o[: i + 1], exclude_orders)
@@ -257,8 +269,8 @@ def truncation_band(
             sd[i] = np.broadcast_to(m.std(y_ref, Q, order, nxt), shape)
     model = TruncationModel(nu0, tau0).fit(c, o, exclude_orders)
     return {
-        "half_width": np.broadcast_to(model.band(y_ref, Q, o[-1], level), shape).copy(),
-        "std": np.broadcast_to(model.std(y_ref, Q, o[-1]), shape).copy(),
+        "half_width": np.broadcast_to(model.band(y_ref, Q, o[-1], level, last_next), shape).copy(),
+        "std": np.broadcast_to(model.std(y_ref, Q, o[-1], last_next), shape).copy(),
         "cbar": model.cbar,
         "nu": model.nu,
         "tau2": model.tau2,
