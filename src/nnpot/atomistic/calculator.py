@@ -3,7 +3,9 @@
 Properties: ``energy``, ``free_energy`` (eV), ``forces`` (eV/Å), ``stress`` (eV/Å³, Voigt,
 ASE sign; periodic cells only), ``energies`` (eV per atom). A committee model adds
 ``energy_std`` (eV), ``forces_std`` (N, eV/Å; per atom, sqrt of the mean over members of
-|F_m,i − F̄_i|²) and ``max_force_deviation`` (eV/Å, DP-GEN's trigger).
+|F_m,i − F̄_i|²) and ``max_force_deviation`` (eV/Å, DP-GEN's trigger). Models saved by
+``nnpot fit`` also give recalibrated ``energy_sigma`` / ``forces_sigma`` (committees) and
+committee-free out-of-domain scores ``ood_score`` / ``ood_atoms`` per atom and ``ood``.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ from ase.data import atomic_numbers
 from nnpot.atomistic.data import check_elements, check_structure
 from nnpot.atomistic.model import NNP
 from nnpot.atomistic.neighbors import make_batch
+from nnpot.atomistic.uncertainty import ModelUncertainty
 
 
 class NNPCalculator(Calculator):
     """ASE calculator wrapping an :class:`~nnpot.atomistic.model.NNP`."""
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies",
-                              "energy_std", "forces_std", "max_force_deviation"]
+                              "energy_std", "forces_std", "max_force_deviation",
+                              "energy_sigma", "forces_sigma", "ood_score", "ood_atoms", "ood"]
 
     def __init__(self, model: NNP, header: dict | None = None, check: bool = True, **kwargs):
         super().__init__(**kwargs)
@@ -33,6 +37,7 @@ class NNPCalculator(Calculator):
         self.check = check
         self.dtype = model.e_ref.dtype
         self.species_of = {atomic_numbers[e]: k for k, e in enumerate(model.elements)}
+        self.uncertainty = ModelUncertainty(model, self.header) if self.header else None
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -70,6 +75,8 @@ class NNPCalculator(Calculator):
             self.results["max_force_deviation"] = 0.0
         if out.log_var is not None:
             self.results["energy_aleatoric_std"] = float(out.log_var[:, 0].exp().mean().sqrt())
+        if self.uncertainty is not None:
+            self.uncertainty.annotate(self.results, len(a), out.features, batch.species)
 
 
 def load_calculator(path: str | os.PathLike, dtype: str | torch.dtype = "float64",

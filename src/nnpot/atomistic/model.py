@@ -69,7 +69,8 @@ class Output(NamedTuple):
 
     energy (M, B) eV; energies (M, N) eV per atom; forces (N, 3) eV/Å (committee mean);
     stress (B, 3, 3) eV/Å³ (mean; None unless asked); member_forces (M, N, 3) when asked;
-    log_var (M, B) log aleatoric energy variance (eV²) when the model has that head.
+    log_var (M, B) log aleatoric energy variance (eV²) when the model has that head;
+    features (N, F) the symmetry functions (for out-of-domain checks).
     """
 
     energy: torch.Tensor
@@ -79,6 +80,7 @@ class Output(NamedTuple):
     member_forces: torch.Tensor | None = None
     member_stress: torch.Tensor | None = None
     log_var: torch.Tensor | None = None
+    features: torch.Tensor | None = None
 
 
 class NNP(nn.Module):
@@ -207,7 +209,7 @@ class NNP(nn.Module):
                     msl.append(self._stress(gm[-1], batch.cell, batch.pbc))
             mf = torch.stack(mfl)
             ms = torch.stack(msl) if stress else None
-        return Output(energy, e_atom, f, s, mf, ms, log_var)
+        return Output(energy, e_atom, f, s, mf, ms, log_var, g.detach())
 
     @staticmethod
     def _stress(dedeps: torch.Tensor, cell: torch.Tensor, pbc: torch.Tensor) -> torch.Tensor:

@@ -32,6 +32,12 @@ from nnpot.atomistic.model import NNP
 from nnpot.atomistic.modelfile import save_model
 from nnpot.atomistic.neighbors import make_batch
 from nnpot.atomistic.train import DTYPES, check_labels, fit_statistics, prepare, train
+from nnpot.atomistic.uncertainty import (
+    ModelUncertainty,
+    calibration_summary,
+    fit_domain,
+    fit_recalibration,
+)
 from nnpot.config import FitConfig, dump_resolved
 from nnpot.errors import ConfigError, InputError
 from nnpot.io import atomic_write_json
@@ -45,6 +51,7 @@ class FitResult:
     metrics: dict
     splits: dict
     wall_s: float
+    header: dict
 
 
 def build_spec(cfg: FitConfig, elements: Sequence[str]) -> DescriptorSpec:
@@ -126,42 +133,41 @@ def fit(cfg: FitConfig, out: str | Path, data: str | None = None, run_dir: str |
     model.to(dtype)
     state = train(model, train_prep, valid_prep, cfg.training, run_dir, progress, log)
     model.to(torch.float64)
-    metrics = {"train": evaluate(model, train_frames[:200]) if train_frames else {},
-               "valid": evaluate(model, valid_frames) if valid_frames else {},
-               "test": evaluate(model, test_frames) if test_frames else {}}
+    uq = build_uq(model, train_prep, valid_frames)
+    hdr = {"uq": uq}
+    metrics = {"train": evaluate(model, train_frames[:200], header=hdr) if train_frames else {},
+               "valid": evaluate(model, valid_frames, header=hdr) if valid_frames else {},
+               "test": evaluate(model, test_frames, header=hdr) if test_frames else {}}
     provenance = {
         "training": {"data": str(data or d.train), "n_train": len(tr), "n_valid": len(va),
                      "n_test": len(test_frames), "epochs": state["epoch"],
                      "best_epoch": state["best_epoch"], "seed": cfg.training.seed,
                      "wall_s": round(time.perf_counter() - t0, 1), **stats},
         "metrics": metrics,
+        "uq": uq,
     }
-    ood = domain_statistics(model, train_prep)
-    if ood is not None:
-        provenance["domain"] = ood
     save_model(out, model, provenance)
     atomic_write_json(run_dir / "report.json", provenance)
     return FitResult(model, out, run_dir, metrics, {"train": tr, "valid": va, "test": te},
-                     time.perf_counter() - t0)
+                     time.perf_counter() - t0, provenance)
 
 
-def domain_statistics(model: NNP, prepared) -> dict | None:
-    """Out-of-domain statistics of the training descriptors (stored in the model file)."""
-    try:
-        from nnpot.uq.ood import DescriptorDomain
-    except ImportError:
-        return None
-    g = torch.cat([p.g for p in prepared]).double().numpy()
-    sp = torch.cat([p.species for p in prepared]).numpy()
-    scaled = (g - model.feature_mean[sp].double().numpy()) / \
-        model.feature_std[sp].double().numpy()
-    return DescriptorDomain().fit(scaled, sp).to_dict()
+def build_uq(model: NNP, train_prep, valid_frames: Sequence[Frame]) -> dict:
+    """Out-of-domain statistics of the training descriptors and, for models with σ
+    (committee or aleatoric head), recalibration factors from the validation split."""
+    uq = {"domain": fit_domain(model, train_prep).to_dict()}
+    if (model.n_members > 1 or model.aleatoric) and len(valid_frames) >= 2:
+        uq.update(fit_recalibration(predict_frames(model, valid_frames), valid_frames))
+    return uq
 
 
 def predict_frames(model: NNP, frames: Sequence[Frame], chunk_atoms: int = 20000,
-                   stress: bool = True) -> list[dict]:
+                   stress: bool = True, header: dict | None = None) -> list[dict]:
     """Predictions per frame: energy (eV), forces (eV/Å), stress (Voigt) and committee
-    spreads (``energy_std``, ``forces_std`` per atom, ``max_force_deviation``)."""
+    spreads (``energy_std``, ``forces_std`` per atom, ``max_force_deviation``). With the
+    model's ``header``, also calibrated σ (``energy_sigma``, ``forces_sigma``) and
+    out-of-domain scores (``ood_score``, ``ood_atoms`` per atom, ``ood``)."""
+    unc = ModelUncertainty(model, header) if header else None
     species_of = {atomic_numbers[e]: k for k, e in enumerate(model.elements)}
     dtype = model.e_ref.dtype
     out: list[dict] = []
@@ -195,25 +201,26 @@ def predict_frames(model: NNP, frames: Sequence[Frame], chunk_atoms: int = 20000
             if want_stress and fr.pbc.all():
                 m = res.stress[s].detach().numpy()
                 rec["stress"] = np.array([m[0, 0], m[1, 1], m[2, 2], m[1, 2], m[0, 2], m[0, 1]])
+            if unc is not None:
+                unc.annotate(rec, k, res.features[off:off + k], b.species[off:off + k])
             out.append(rec)
             off += k
         start += len(group)
     return out
 
 
-def evaluate(model: NNP, frames: Sequence[Frame], predictions: list[dict] | None = None
-             ) -> dict:
+def evaluate(model: NNP, frames: Sequence[Frame], predictions: list[dict] | None = None,
+             header: dict | None = None) -> dict:
     """Errors of ``model`` on labelled ``frames``: energy per atom (meV/atom), forces
     (meV/Å), stress (meV/Å³), RMSE and MAE; with a committee also the energy-error
     calibration (coverage at 68/95 %, Spearman of |error| and σ)."""
     if not frames:
         raise InputError("nothing to evaluate: the data set is empty")
-    preds = predictions or predict_frames(model, frames)
-    e_err, f_err, s_err, sig = [], [], [], []
+    preds = predictions or predict_frames(model, frames, header=header)
+    e_err, f_err, s_err = [], [], []
     for fr, p in zip(frames, preds, strict=True):
         if fr.energy is not None:
             e_err.append((p["energy"] - fr.energy) / len(fr))
-            sig.append(p.get("energy_std", 0.0) / len(fr))
         if fr.forces is not None:
             f_err.append((p["forces"] - fr.forces).reshape(-1))
         if fr.stress is not None and "stress" in p:
@@ -231,15 +238,10 @@ def evaluate(model: NNP, frames: Sequence[Frame], predictions: list[dict] | None
         stats("forces", f_err, "mev_ang")
     if s_err:
         stats("stress", s_err, "mev_ang3")
-    if model.n_members > 1 and e_err and len(e_err) >= 3:
-        try:
-            from nnpot.uq.calibration import calibration_report
-
-            out["energy_calibration"] = {k: (float(v) if np.ndim(v) == 0 else v) for k, v in
-                                         calibration_report(np.asarray(e_err),
-                                                            np.asarray(sig) + 1e-12).items()}
-        except ImportError:
-            pass
+    if header is not None and (model.n_members > 1 or model.aleatoric):
+        out["calibration"] = calibration_summary(preds, frames, header)
+    if preds and "ood" in preds[0]:
+        out["ood_structures"] = int(sum(p["ood"] for p in preds))
     return out
 
 

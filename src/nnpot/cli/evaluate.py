@@ -23,11 +23,11 @@ def run(args: argparse.Namespace) -> int:
     from nnpot.atomistic.modelfile import load_model
     from nnpot.atomistic.workflow import evaluate, predict_frames
 
-    model, _ = load_model(args.model)
+    model, header = load_model(args.model)
     frames = read_frames(args.data, LabelKeys(args.energy_key, args.forces_key,
                                               args.stress_key), require=())
-    preds = predict_frames(model, frames)
-    res = evaluate(model, frames, preds)
+    preds = predict_frames(model, frames, header=header)
+    res = evaluate(model, frames, preds, header=header)
     if args.parity:
         from nnpot.plotting.atomistic import parity
 
@@ -35,11 +35,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(res, default=float))
     else:
-        for k, v in res.items():
-            if isinstance(v, dict):
-                print(f"{k}:")
-                for kk, vv in v.items():
-                    print(f"  {kk}: {vv:.4g}" if isinstance(vv, float) else f"  {kk}: {vv}")
-            else:
-                print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
+        _print_nested(res)
     return 0
+
+
+def _print_nested(d: dict, indent: str = "") -> None:
+    for k, v in d.items():
+        if isinstance(v, dict):
+            print(f"{indent}{k}:")
+            _print_nested(v, indent + "  ")
+        else:
+            print(f"{indent}{k}: {v:.4g}" if isinstance(v, float) else f"{indent}{k}: {v}")

@@ -23,9 +23,9 @@ def run(args: argparse.Namespace) -> int:
     from nnpot.atomistic.workflow import predict_frames
     from nnpot.io import atomic_write_text
 
-    model, _ = load_model(args.model)
+    model, header = load_model(args.model)
     frames = read_frames(args.data, require=())
-    preds = predict_frames(model, frames)
+    preds = predict_frames(model, frames, header=header)
     images = []
     for fr, p in zip(frames, preds, strict=True):
         a = fr.to_atoms()
@@ -35,6 +35,12 @@ def run(args: argparse.Namespace) -> int:
             a.info["energy_std"] = p["energy_std"]
             a.arrays["forces_std"] = p["forces_std"]
             a.info["max_force_deviation"] = p["max_force_deviation"]
+        for key in ("energy_sigma", "ood"):
+            if key in p:
+                a.info[key] = p[key]
+        for key in ("forces_sigma", "ood_score"):
+            if key in p:
+                a.arrays[key] = p[key]
         if "stress" in p:
             a.info["stress"] = p["stress"]
         images.append(a)

@@ -1,0 +1,129 @@
+"""Uncertainty of atomistic models: recalibrated committee/aleatoric σ and out-of-domain flags.
+
+Glue between :class:`~nnpot.atomistic.model.NNP` and :mod:`nnpot.uq` (which knows nothing
+of atoms). Stored in the model header under ``"uq"``:
+
+* ``energy``: recalibration of the per-atom energy σ, σ_E/N with
+  σ_E² = σ_committee² + σ_aleatoric², fitted on the validation split
+  (:class:`nnpot.uq.ScalarRecalibration`: σ' = s σ, s by maximum likelihood);
+* ``forces``: the same for force components with σ_F,i = forces_std_i / √3 (the per-atom
+  committee deviation spread over three components);
+* ``domain``: :class:`nnpot.uq.DescriptorDomain` of the scaled training descriptors per
+  element — a committee-free out-of-domain score per atom (an isolated atom, or a
+  compressed structure absent from training, is flagged even when all members agree).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from nnpot.atomistic.data import Frame
+from nnpot.atomistic.model import NNP
+from nnpot.uq import (
+    DescriptorDomain,
+    ScalarRecalibration,
+    calibration_report,
+    combine,
+    recalibration_from_dict,
+)
+
+
+def scaled_features(model: NNP, g: torch.Tensor, species: torch.Tensor) -> np.ndarray:
+    """Descriptors scaled by the model's per-element training mean and std."""
+    sp = species.cpu()
+    gd = g.detach().double().cpu()
+    return ((gd - model.feature_mean[sp].double().cpu()) /
+            model.feature_std[sp].double().cpu()).numpy()
+
+
+def fit_domain(model: NNP, prepared) -> DescriptorDomain:
+    g = torch.cat([p.g for p in prepared])
+    sp = torch.cat([p.species for p in prepared])
+    return DescriptorDomain().fit(scaled_features(model, g, sp), sp.numpy())
+
+
+def sigmas(preds: Sequence[dict], frames: Sequence[Frame]):
+    """Raw per-atom energy σ (eV/atom) and per-component force σ (eV/Å) of predictions."""
+    e_sig, f_sig = [], []
+    for fr, p in zip(frames, preds, strict=True):
+        s = p.get("energy_std", 0.0)
+        if "energy_aleatoric_std" in p:
+            s = float(combine(s, p["energy_aleatoric_std"]))
+        e_sig.append(s / len(fr))
+        if "forces_std" in p:
+            f_sig.append(np.repeat(p["forces_std"] / np.sqrt(3.0), 3))
+    return np.asarray(e_sig), (np.concatenate(f_sig) if f_sig else None)
+
+
+def errors(preds: Sequence[dict], frames: Sequence[Frame]):
+    e = np.array([(p["energy"] - fr.energy) / len(fr) for fr, p in
+                  zip(frames, preds, strict=True) if fr.energy is not None])
+    f = [(p["forces"] - fr.forces).ravel() for fr, p in zip(frames, preds, strict=True)
+         if fr.forces is not None]
+    return e, (np.concatenate(f) if f else None)
+
+
+def fit_recalibration(preds: Sequence[dict], frames: Sequence[Frame]) -> dict:
+    """Scalar recalibration factors from validation predictions (needs σ > 0)."""
+    out = {}
+    e_err, f_err = errors(preds, frames)
+    e_sig, f_sig = sigmas(preds, frames)
+    has_e = np.array([fr.energy is not None for fr in frames])
+    if len(e_err) >= 2 and np.all(e_sig[has_e] > 0):
+        out["energy"] = ScalarRecalibration().fit(e_err, e_sig[has_e]).to_dict()
+    if f_err is not None and f_sig is not None and len(f_err) == len(f_sig) and \
+            np.all(f_sig > 0):
+        out["forces"] = ScalarRecalibration().fit(f_err, f_sig).to_dict()
+    return out
+
+
+class ModelUncertainty:
+    """Applies the stored recalibration and domain to predictions (see module docstring)."""
+
+    def __init__(self, model: NNP, header: dict):
+        uq = header.get("uq", {}) or {}
+        self.model = model
+        self.energy_cal = recalibration_from_dict(uq["energy"]) if "energy" in uq else None
+        self.forces_cal = recalibration_from_dict(uq["forces"]) if "forces" in uq else None
+        self.domain = DescriptorDomain.from_dict(uq["domain"]) if "domain" in uq else None
+
+    def annotate(self, rec: dict, n_atoms: int, g=None, species=None) -> dict:
+        """Add calibrated σ and out-of-domain scores to one structure's prediction."""
+        if self.energy_cal is not None and "energy_std" in rec:
+            s = rec["energy_std"]
+            if "energy_aleatoric_std" in rec:
+                s = float(combine(s, rec["energy_aleatoric_std"]))
+            rec["energy_sigma"] = float(self.energy_cal(s / n_atoms)) * n_atoms
+        if self.forces_cal is not None and "forces_std" in rec:
+            rec["forces_sigma"] = np.asarray(self.forces_cal(rec["forces_std"] / np.sqrt(3)))
+        if self.domain is not None and g is not None:
+            x = scaled_features(self.model, g, species)
+            score = self.domain.score(x, species.cpu().numpy())
+            rec["ood_score"] = score
+            rec["ood_atoms"] = np.asarray(self.domain.flag(x, species.cpu().numpy()))
+            rec["ood"] = bool(rec["ood_atoms"].any())
+        return rec
+
+
+def calibration_summary(preds: Sequence[dict], frames: Sequence[Frame], header: dict) -> dict:
+    """Calibration metrics of energy and forces, raw and after the stored recalibration."""
+    out = {}
+    e_err, f_err = errors(preds, frames)
+    e_sig, f_sig = sigmas(preds, frames)
+    has_e = np.array([fr.energy is not None for fr in frames])
+    uq = header.get("uq", {}) or {}
+    if len(e_err) >= 3 and np.all(e_sig[has_e] > 0):
+        out["energy_raw"] = calibration_report(e_err, e_sig[has_e])
+        if "energy" in uq:
+            cal = recalibration_from_dict(uq["energy"])
+            out["energy_recalibrated"] = calibration_report(e_err, cal(e_sig[has_e]))
+    if f_err is not None and f_sig is not None and len(f_sig) == len(f_err) and \
+            np.all(f_sig > 0):
+        out["forces_raw"] = calibration_report(f_err, f_sig)
+        if "forces" in uq:
+            cal = recalibration_from_dict(uq["forces"])
+            out["forces_recalibrated"] = calibration_report(f_err, cal(f_sig))
+    return out
