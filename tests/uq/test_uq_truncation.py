@@ -45,7 +45,7 @@ def test_extract_coefficients_inverts_the_expansion():
     y = cumulative(c, y_ref, Q, CHIRAL)
     np.testing.assert_allclose(extract_coefficients(y, y_ref, Q, CHIRAL), c, rtol=1e-10)
     yt = torch.tensor(y, requires_grad=True)
-    ct = extract_coefficients(yt, torch.tensor(y_ref), torch.tensor(Q), CHIRAL)
+    ct = extract_coefficients(yt, y_ref, torch.tensor(Q), CHIRAL)  # mixed numpy / torch
     np.testing.assert_allclose(ct.detach().numpy(), c, rtol=1e-10)
     ct.sum().backward()  # differentiable through the predictions
     with pytest.raises(UQInputError, match="increasing"):

@@ -80,7 +80,9 @@ def extract_coefficients(predictions: Any, y_ref: Any, Q: Any, orders: Sequence[
         raise UQInputError("predictions is empty; need at least one order.")
     if is_tensor(predictions):
         y = predictions
-        ref, q = y_ref, Q
+        ref, q = (
+            torch.as_tensor(v, dtype=y.dtype, device=y.device) for v in (y_ref, Q)
+        )
     else:
         y = as_array(predictions, "predictions")
         ref = as_array(y_ref, "y_ref")
