@@ -17,9 +17,9 @@ import torch
 from ase.calculators.calculator import Calculator, all_changes
 from ase.data import atomic_numbers
 
-from nnpot.atomistic.data import check_elements, check_structure
+from nnpot.atomistic.data import check_coordinates, check_elements, check_overlaps
 from nnpot.atomistic.model import NNP
-from nnpot.atomistic.neighbors import make_batch
+from nnpot.atomistic.neighbors import make_batch, neighbor_pairs
 from nnpot.atomistic.uncertainty import ModelUncertainty
 
 
@@ -45,12 +45,16 @@ class NNPCalculator(Calculator):
         numbers = a.get_atomic_numbers()
         positions, cell, pbc = a.get_positions(), np.array(a.get_cell()[:]), a.get_pbc()
         check_elements(numbers, self.model.elements)
+        pairs = None
         if self.check:
-            check_structure(numbers, positions, cell, pbc)
+            check_coordinates(numbers, positions, cell, pbc)
+            pairs = neighbor_pairs(positions, cell, pbc, self.model.spec.cutoff)
+            check_overlaps(positions, cell, pairs)
         want_stress = "stress" in properties and bool(np.all(pbc))
         committee = self.model.n_members > 1
         batch = make_batch([(numbers, positions, cell, pbc)], self.species_of,
-                           self.model.spec.cutoff, self.dtype)
+                           self.model.spec.cutoff, self.dtype,
+                           pairs=None if pairs is None else [pairs])
         out = self.model.compute(batch, forces=True, stress=want_stress,
                                  member_forces=committee)
         energy_m = out.energy[:, 0].detach()

@@ -90,11 +90,9 @@ def voigt_to_matrix(v: np.ndarray) -> np.ndarray:
     return np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
 
 
-def check_structure(numbers, positions, cell, pbc, where: str = "structure") -> None:
-    """Raise :class:`BadStructureError` for non-finite coordinates, atoms closer than
-    0.1 Å (periodic images included) or a degenerate cell along a periodic direction."""
-    from nnpot.atomistic.neighbors import neighbor_pairs
-
+def check_coordinates(numbers, positions, cell, pbc, where: str = "structure") -> None:
+    """Raise :class:`BadStructureError` for wrong shapes, non-finite coordinates or a
+    degenerate cell along a periodic direction."""
     positions = np.asarray(positions, dtype=float)
     if positions.ndim != 2 or positions.shape[1] != 3 or len(positions) != len(numbers):
         raise BadStructureError(f"{where}: positions must have shape (n_atoms, 3)")
@@ -111,12 +109,32 @@ def check_structure(numbers, positions, cell, pbc, where: str = "structure") -> 
         lengths = np.linalg.norm(cell, axis=1)
         if np.any(lengths[pbc] < 1e-6) or abs(np.linalg.det(cell)) < 1e-6:
             raise BadStructureError(f"{where}: periodic but its cell is degenerate (volume 0)")
-    i, j, s = neighbor_pairs(positions, cell, pbc, MIN_DISTANCE)
-    if len(i):
+
+
+def check_overlaps(positions, cell, pairs, where: str = "structure") -> None:
+    """Raise :class:`BadStructureError` if a pair of ``pairs = (i, j, shifts)`` (a
+    neighbour list with any cutoff ≥ 0.1 Å) is closer than 0.1 Å."""
+    i, j, s = pairs
+    if len(i) == 0:
+        return
+    d = np.linalg.norm(positions[j] - positions[i] + s @ np.asarray(cell), axis=1)
+    close = np.nonzero(d < MIN_DISTANCE)[0]
+    if len(close):
+        k = close[0]
         raise BadStructureError(
-            f"{where}: atoms {int(i[0])} and {int(j[0])} are closer than {MIN_DISTANCE} Å "
+            f"{where}: atoms {int(i[k])} and {int(j[k])} are closer than {MIN_DISTANCE} Å "
             "(atoms on top of each other)"
         )
+
+
+def check_structure(numbers, positions, cell, pbc, where: str = "structure") -> None:
+    """:func:`check_coordinates` and :func:`check_overlaps` (neighbour search at 1 Å:
+    a tiny cutoff would make vesin's cell list slow)."""
+    from nnpot.atomistic.neighbors import neighbor_pairs
+
+    check_coordinates(numbers, positions, cell, pbc, where)
+    pairs = neighbor_pairs(positions, cell, pbc, 1.0)
+    check_overlaps(np.asarray(positions, dtype=float), cell, pairs, where)
 
 
 def _get_label(atoms: Atoms, key: str, kind: str):
