@@ -70,7 +70,7 @@ def save_model(path: str | os.PathLike, members: list[NuclearPotential], extra: 
     tensors = {}
     for i, m in enumerate(members):
         for name, t in m.state_dict().items():
-            tensors[f"m{i}.{name}"] = t
+            tensors[f"m{i}.{name}"] = t.detach().clone()
     header = {"kind": "nuclear", "model": "NuclearPotential", "config": members[0].config(),
               "members": len(members), "mesh": {"kind": "default_mesh", "n": int(mesh_n)},
               "units": UNITS, "conventions": CONVENTIONS}
