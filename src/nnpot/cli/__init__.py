@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from nnpot.errors import InputError
+    from nnpot.uq import UQInputError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         return int(args.func(args) or 0)
-    except InputError as exc:
+    except (InputError, UQInputError) as exc:
         print(f"nnpot {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
