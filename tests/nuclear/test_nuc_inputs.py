@@ -109,3 +109,21 @@ def test_small_fit_reduces_chi2_and_cli_phases_json(tmp_path, capsys):
         float(res["pred"][0, 1]), abs=1e-8)
     assert main(["nuclear", "phases", str(path), "--tlab", "-3"]) == 2
     assert main(["nuclear", "phases", str(path), "--tlab", "10", "--waves", "3Q1"]) == 2
+
+
+def test_shipped_model_deuteron_and_peripheral_waves():
+    """The shipped fit: B_d within 5 keV, A_S and eta within 2 %, F-H waves within 0.1 deg."""
+    from nnpot.nuclear.deuteron import deuteron_properties
+    from nnpot.nuclear.modelfile import shipped_model_path
+
+    model = load_model(shipped_model_path())
+    props = deuteron_properties(model.central, model.mesh())
+    assert props.B_d == pytest.approx(2.224575, abs=5e-3)
+    assert props.A_S == pytest.approx(0.8846, rel=0.02)
+    assert props.eta == pytest.approx(0.0256, rel=0.02)
+    data = F.make_data(jmax=4)
+    with torch.no_grad():
+        pred = F.predict(model.central, data, model.mesh())
+    for i, w in enumerate(data.waves):
+        if w[1] in "FGH" or w in ("E3", "E4"):
+            assert float((pred[i] - data.target[i]).abs().max()) < 0.1, w
