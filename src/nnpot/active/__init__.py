@@ -6,9 +6,17 @@
   (local process pool, dask.distributed), with timeouts and bounded retries.
 - :mod:`nnpot.active.select` — max disagreement, farthest point, greedy D-optimal.
 - :mod:`nnpot.active.store` — ASE SQLite ``Store`` with provenance, atomic ``RunState``.
+- :mod:`nnpot.active.explore` — ``Watchdog`` (two-threshold trust interval), ``run_walker``.
+- :mod:`nnpot.active.features` — last-layer (Fisher) and descriptor features of structures.
+- :mod:`nnpot.active.retrain` — warm-started committee retraining, stable hash split.
+- :mod:`nnpot.active.settings` / :mod:`nnpot.active.loop` — ``ActiveConfig`` and
+  ``ActiveLearning`` (``nnpot active``), resumable after a kill.
 """
 
 from nnpot.active.execute import default_executor, label_many
+from nnpot.active.explore import Watchdog, run_walker
+from nnpot.active.features import structure_features
+from nnpot.active.loop import ActiveLearning, make_oracle
 from nnpot.active.oracle import (
     EMTOracle,
     FlakyOracle,
@@ -19,9 +27,16 @@ from nnpot.active.oracle import (
     structure_hash,
 )
 from nnpot.active.select import d_optimal, farthest_point, max_disagreement
+from nnpot.active.settings import ActiveConfig
 from nnpot.active.store import DuplicateLabelError, RunState, Store
 
 __all__ = [
+    "ActiveConfig",
+    "ActiveLearning",
+    "Watchdog",
+    "make_oracle",
+    "run_walker",
+    "structure_features",
     "DuplicateLabelError",
     "EMTOracle",
     "FlakyOracle",

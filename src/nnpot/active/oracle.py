@@ -350,12 +350,12 @@ class FlakyOracle(BaseOracle):
     test), ``"stuck"`` blocks SIGALRM in its thread first and then sleeps (a compiled call
     that cannot be interrupted; use it only in worker processes), ``"crash"`` kills its own
     process (a segfaulting code; only in worker processes). Other structures get
-    ``inner``'s labels.
+    ``inner``'s labels. ``delay_s`` [s] makes every call slower (labels stay in flight).
     """
 
     def __init__(
         self, inner: Oracle, fail_fraction: float, seed: int = 0, mode: str = "error",
-        hang_s: float = 60.0,
+        hang_s: float = 60.0, delay_s: float = 0.0,
     ) -> None:
         if not 0.0 <= fail_fraction <= 1.0:
             raise InputError(f"fail_fraction must be in [0, 1], got {fail_fraction}")
@@ -366,12 +366,14 @@ class FlakyOracle(BaseOracle):
         self.seed = int(seed)
         self.mode = mode
         self.hang_s = float(hang_s)
+        self.delay_s = float(delay_s)
         self.name = f"flaky-{inner.name}"
 
     def settings(self) -> dict[str, Any]:
         return {
             "inner": self.inner.name, "inner_settings": self.inner.settings(),
             "fail_fraction": self.fail_fraction, "seed": self.seed, "mode": self.mode,
+            "delay_s": self.delay_s,
         }
 
     def fails(self, atoms: Atoms) -> bool:
@@ -381,6 +383,8 @@ class FlakyOracle(BaseOracle):
         return u < self.fail_fraction
 
     def _compute(self, atoms):
+        if self.delay_s > 0:
+            time.sleep(self.delay_s)
         if self.fails(atoms):
             if self.mode == "error":
                 raise OracleError("injected failure")

@@ -165,6 +165,24 @@ class Store:
         self.db.write(_clean(atoms), key_value_pairs=kvp)
         return h, True
 
+    def add_discarded(
+        self, atoms: Atoms, iteration: int, reason: str, trigger: float | None = None,
+        source: str = "md", h: str | None = None,
+    ) -> tuple[str, bool]:
+        """Record a structure the loop decided not to label, in one transaction.
+
+        Returns ``(hash, added)``; a hash already in the store is left as it is.
+        """
+        h = h or structure_hash(atoms)
+        if h in self:
+            return h, False
+        kvp: dict[str, Any] = {"hash": h, "status": "discarded", "iteration": int(iteration),
+                               "attempts": 0, "source": str(source), "reason": str(reason)}
+        if trigger is not None and np.isfinite(trigger):
+            kvp["trigger"] = float(trigger)
+        self.db.write(_clean(atoms), key_value_pairs=kvp)
+        return h, True
+
     def record_label(
         self, record: LabelRecord, atoms: Atoms | None = None, iteration: int | None = None,
         trigger: float | None = None,

@@ -19,6 +19,7 @@ SUBCOMMANDS = [
     "nnpot.cli.md",
     "nnpot.cli.demo",
     "nnpot.cli.nuclear",
+    "nnpot.cli.active",
 ]
 
 

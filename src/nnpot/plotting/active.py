@@ -1,0 +1,58 @@
+"""Figures for active learning: errors and labels against iteration, and error vs labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt  # Agg set by nnpot.plotting
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def read_history(path) -> list[dict]:
+    """Per-iteration summaries from a run's ``iterations.jsonl``."""
+    return [json.loads(ln) for ln in Path(path).read_text().splitlines() if ln.strip()]
+
+
+def active_summary(history: list[dict], out) -> Path:
+    """Two panels: force RMSE (meV/Å; validation and test) and labels against iteration,
+    and force RMSE against the number of labelled structures (the learning curve)."""
+    it = [h["iteration"] for h in history]
+    labels = [h["labelled"] for h in history]
+    fig, (ax1, ax3) = plt.subplots(1, 2, figsize=(10, 3.8))
+    ax2 = ax1.twinx()
+    for split, style in (("valid", "o-"), ("test", "s-")):
+        key = f"{split}_forces_rmse_mev_ang"
+        pts = [(h["iteration"], h["labelled"], h[key]) for h in history if key in h]
+        if pts:
+            ax1.plot([p[0] for p in pts], [p[2] for p in pts], style, label=f"{split} F RMSE")
+            ax3.plot([p[1] for p in pts], [p[2] for p in pts], style, label=split)
+    ax2.step(it, labels, where="post", color="0.5", label="labels")
+    failed = [h.get("failed", 0) for h in history]
+    if any(failed):
+        ax2.step(it, failed, where="post", color="tab:red", ls=":", label="failed")
+    ax1.set_xlabel("iteration")
+    ax1.set_ylabel("force RMSE (meV/Å)")
+    ax2.set_ylabel("labelled structures")
+    ax1.set_yscale("log")
+    h1, l1 = ax1.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax1.legend(h1 + h2, l1 + l2, fontsize=8)
+    ax1.grid(alpha=0.3)
+    ax3.set_xlabel("labelled structures")
+    ax3.set_ylabel("force RMSE (meV/Å)")
+    ax3.set_yscale("log")
+    ax3.grid(alpha=0.3)
+    if ax3.lines:
+        ax3.legend(fontsize=8)
+    fig.suptitle("active learning")
+    return _save(fig, out)
