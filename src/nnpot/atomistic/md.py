@@ -17,7 +17,12 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms, units
 from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md.velocitydistribution import Stationary
+
+try:  # ASE >= 3.27 renamed MaxwellBoltzmannDistribution
+    from ase.md.velocitydistribution import thermalize_momenta as thermalize
+except ImportError:  # pragma: no cover
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize
 from ase.md.verlet import VelocityVerlet
 
 from nnpot.errors import InputError
@@ -65,7 +70,7 @@ def run_md(atoms: Atoms, steps: int, dt_fs: float, temperature: float,
         raise InputError(f"unknown ensemble {ensemble!r}; use 'nve' or 'langevin'")
     rng = np.random.default_rng(seed)
     if init_velocities:
-        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+        thermalize(atoms, temperature_K=temperature, rng=rng)
         Stationary(atoms)
     dt = dt_fs * units.fs
     if ensemble == "nve":
