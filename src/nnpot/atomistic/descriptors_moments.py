@@ -104,7 +104,8 @@ class Layout:
 
     Chunk c holds centres c0..c1 (B = c1 - c0) and their pairs p0..p1; its buffer has
     B·ΣK_E slots, K_E = the most E-neighbours of any centre in the chunk, ordered
-    [element][centre][rank]. ``chunks`` lists (c0, c1, p0, p1, slot of each pair, K).
+    [element][centre][rank]. ``chunks`` lists (c0, c1, p0, p1, slot of each pair, K, inverse
+    map slot -> pair).
     """
 
     def __init__(self, species, i, j, n: int, n_el: int):
@@ -134,7 +135,10 @@ class Layout:
             off = torch.tensor([sum(K[:e]) for e in range(n_el)], device=dev)
             e = sj[p0:p1]
             slot = (c1 - c0) * off[e] + (i[p0:p1] - c0) * Kt[e] + rank[p0:p1]
-            self.chunks.append((c0, c1, p0, p1, slot, K))
+            # inverse map: slot -> pair (p - p0), pads -> p1 - p0 (the "far" row)
+            inv = torch.full(((c1 - c0) * sum(K),), p1 - p0, dtype=torch.long, device=dev)
+            inv[slot] = torch.arange(p1 - p0, device=dev)
+            self.chunks.append((c0, c1, p0, p1, slot, K, inv))
 
     @staticmethod
     def blocks(B: int, K):
@@ -287,9 +291,9 @@ class SlotSums(torch.autograd.Function):
         if C and d_mom is None:
             d_mom = rij.new_zeros((n, E, C, kernel.tables.n_top))
         grads = []
-        for c0, c1, p0, p1, slot, K in layout.chunks:
+        for c0, c1, p0, p1, slot, K, inv in layout.chunks:
             B = c1 - c0
-            x = _gather(rij, p0, p1, slot, B * sum(K), kernel.rc)
+            x = _gather(rij, p0, p1, inv, kernel.rc)
             dx = kernel.sums_backward(x, B, layout.blocks(B, K), d_rad[c0:c1],
                                       d_dsq[c0:c1] if C else None,
                                       d_mom[c0:c1] if C else None)
@@ -297,20 +301,18 @@ class SlotSums(torch.autograd.Function):
         return (torch.cat(grads, 1).t() if grads else torch.zeros_like(rij)), None, None
 
 
-def _gather(rij, p0, p1, slot, S, far):
+def _gather(rij, p0, p1, inv, far):
     """Chunk buffer [3,S]: the pairs p0..p1 at their slots, pads at (far, 0, 0)."""
     src = torch.cat([rij[p0:p1], rij.new_tensor([[far, 0.0, 0.0]])]).t()
-    inv = torch.full((S,), p1 - p0, dtype=torch.long, device=rij.device)
-    inv[slot] = torch.arange(p1 - p0, device=rij.device)
     return src.index_select(1, inv)
 
 
 def run_sums(rij, kernel, layout):
     """The forward of :class:`SlotSums` (also usable without autograd)."""
     rad, dsq, mom = [], [], []
-    for c0, c1, p0, p1, slot, K in layout.chunks:
+    for c0, c1, _p0, _p1, _slot, K, inv in layout.chunks:
         B = c1 - c0
-        x = _gather(rij, p0, p1, slot, B * sum(K), kernel.rc)
+        x = _gather(rij, _p0, _p1, inv, kernel.rc)
         a, b, c = kernel.sums(x, B, layout.blocks(B, K))
         rad.append(a)
         dsq.append(b)
