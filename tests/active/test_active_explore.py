@@ -125,3 +125,32 @@ def test_last_layer_features_are_the_energy_gradient():
             np.testing.assert_allclose(phi[s, 5 * m:5 * (m + 1)], expected, atol=1e-12)
     desc = structure_features(model, frames, "descriptor")
     assert desc.shape == (2, spec.n_features())
+
+
+class CollapsingCommittee(FakeCommittee):
+    """Rejects structures displaced more than ``limit`` Å, as the nnpot calculator rejects
+    atoms closer than 0.1 Å."""
+
+    def __init__(self, ref, limit):
+        super().__init__(ref)
+        self.limit = limit
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        from nnpot.errors import BadStructureError
+
+        if np.linalg.norm(atoms.positions - self.ref, axis=1).max() > self.limit:
+            raise BadStructureError("atoms 0 and 1 are closer than 0.1 Å")
+        super().calculate(atoms, properties, system_changes)
+
+
+def test_walker_survives_a_rejected_structure():
+    start = _cu()
+    ref = np.array(run_walker(start, FakeCommittee(start.positions), Watchdog(1e3, 1e4),
+                              steps=30, dt_fs=2.0, temperature=900.0, ensemble="nve",
+                              seed=5).sigmas)
+    limit = float(np.quantile(ref, 0.5))
+    res = run_walker(start, CollapsingCommittee(start.positions, limit), Watchdog(1e3, 1e4),
+                     steps=30, dt_fs=2.0, temperature=900.0, ensemble="nve", seed=5)
+    first = int(np.argmax(ref > limit))
+    assert res.paused_at == first and res.discarded[0].info["sigma"] == np.inf
+    assert res.last_trusted.info["step"] == first - 1

@@ -50,6 +50,7 @@ method = "d_optimal"
 batch_size = 3
 [loop]
 max_iterations = {iters}
+max_labels = {budget}
 retrain_epochs = 15
 [model]
 committee = 3
@@ -73,10 +74,10 @@ def make_config(tmp_path):
     initial = tmp_path / "initial.extxyz"
     ase.io.write(initial, frames)
 
-    def make(name, seed=1, fail=0.0, delay=0.0, iters=2):
+    def make(name, seed=1, fail=0.0, delay=0.0, iters=2, budget=1000):
         path = tmp_path / f"{name}.toml"
         path.write_text(CONFIG.format(seed=seed, initial=initial, fail=fail, delay=delay,
-                                      iters=iters))
+                                      iters=iters, budget=budget))
         return path
 
     return make
@@ -97,7 +98,7 @@ def _dataset(run_dir):
 
 def test_failing_oracle_loop_finishes_records_failures_and_cli_plots(make_config, tmp_path,
                                                                      one_thread, capsys):
-    cfg_path = make_config("flaky", fail=0.35)
+    cfg_path = make_config("flaky", fail=0.35, budget=5)
     run_dir = tmp_path / "flaky.active"
     assert main(["active", str(cfg_path), "--out", str(run_dir), "--quiet"]) == 0
     assert "labelled" in capsys.readouterr().out
@@ -122,6 +123,10 @@ def test_failing_oracle_loop_finishes_records_failures_and_cli_plots(make_config
                if ln]
     assert [h["iteration"] for h in history] == [0, 1]
     assert history[-1]["labelled"] == len(labelled) and history[-1]["failed"] == len(failures)
+    # the label budget (5) caps what iteration 1 may ask for: 5 minus what iteration 0 got
+    assert len(labelled) <= 5
+    asked = [r for r in store.rows(iteration=1) if r.status in ("labelled", "failed")]
+    assert 0 < len(asked) <= 5 - history[0]["labelled"]
     assert (run_dir / "active.png").stat().st_size > 0
     assert (run_dir / "models" / "iter_001.nnp").exists()
     # a finished run resumes to nothing; a second start in the same folder is refused

@@ -11,7 +11,8 @@ after every MD step and applies a two-threshold trust interval [lower, upper):
 - lower ≤ σ_max < upper — a candidate for labelling; after ``max_candidates`` candidates
   (at least ``candidate_stride`` steps apart) the walker pauses;
 - σ_max ≥ upper — the trajectory has left the region where the model means anything:
-  the frame is recorded as discarded and the walker pauses at once.
+  the frame is recorded as discarded and the walker pauses at once (so is a frame the
+  calculator rejects, e.g. atoms closer than 0.1 Å: σ_max = ∞).
 
 A paused walker resumes (next iteration, with the retrained committee) from its last
 trusted frame, positions and momenta. Times: ``dt_fs`` in fs, friction in 1/fs,
@@ -28,7 +29,7 @@ from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import Stationary
 from ase.md.verlet import VelocityVerlet
 
-from nnpot.errors import InputError
+from nnpot.errors import BadStructureError, InputError
 
 try:  # ASE >= 3.29
     from ase.md.velocitydistribution import thermalize_momenta
@@ -140,8 +141,11 @@ def run_walker(
     res = WalkerResult()
 
     def check(step: int) -> bool:
-        atoms.get_potential_energy()
-        sigma = float(atoms.calc.results["max_force_deviation"])
+        try:
+            atoms.get_potential_energy()
+            sigma = float(atoms.calc.results["max_force_deviation"])
+        except BadStructureError:  # atoms collapsed onto each other: far outside trust
+            sigma = float("inf")
         res.sigmas.append(sigma)
         d = watchdog(sigma, step)
         if d.kind == TRUSTED:
@@ -161,7 +165,10 @@ def run_walker(
             frac = step / max(steps, 1)
             dyn.set_temperature(temperature_K=temperature + frac * (temperature_end
                                                                     - temperature))
-        dyn.run(1)
+        try:
+            dyn.run(1)
+        except BadStructureError:  # the step itself produced an unphysical structure
+            pass  # check() below classifies it as discarded and pauses
         res.steps_done = step
         if check(step):
             break

@@ -28,6 +28,16 @@ Example::
     committee = 4
     [training]                 # as in `nnpot fit`
     epochs = 200
+
+Oracles on a SLURM cluster: start a dask-jobqueue cluster and give its scheduler address,
+
+    # python: from dask_jobqueue import SLURMCluster
+    #         c = SLURMCluster(cores=8, memory="16GB", walltime="02:00:00"); c.scale(jobs=4)
+    #         print(c.scheduler_address)
+    [executor]
+    kind = "dask"
+    scheduler = "tcp://10.0.0.5:8786"
+    workers = 32               # worker slots (bounds the structures in flight)
 """
 
 from __future__ import annotations

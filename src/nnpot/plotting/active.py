@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt  # Agg set by nnpot.plotting
+from matplotlib.ticker import MaxNLocator
 
 
 def _save(fig, path) -> Path:
@@ -28,7 +29,7 @@ def active_summary(history: list[dict], out) -> Path:
     and force RMSE against the number of labelled structures (the learning curve)."""
     it = [h["iteration"] for h in history]
     labels = [h["labelled"] for h in history]
-    fig, (ax1, ax3) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (ax1, ax3) = plt.subplots(1, 2, figsize=(11.5, 4.0))
     ax2 = ax1.twinx()
     for split, style in (("valid", "o-"), ("test", "s-")):
         key = f"{split}_forces_rmse_mev_ang"
@@ -43,16 +44,22 @@ def active_summary(history: list[dict], out) -> Path:
     ax1.set_xlabel("iteration")
     ax1.set_ylabel("force RMSE (meV/Å)")
     ax2.set_ylabel("labelled structures")
-    ax1.set_yscale("log")
+    errs = [y for line in ax1.lines for y in line.get_ydata()]
+    log = bool(errs) and max(errs) > 10 * min(errs) > 0
+    if log:
+        ax1.set_yscale("log")
+    ax1.xaxis.set_major_locator(MaxNLocator(integer=True))
     h1, l1 = ax1.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
     ax1.legend(h1 + h2, l1 + l2, fontsize=8)
     ax1.grid(alpha=0.3)
     ax3.set_xlabel("labelled structures")
     ax3.set_ylabel("force RMSE (meV/Å)")
-    ax3.set_yscale("log")
+    if log:
+        ax3.set_yscale("log")
     ax3.grid(alpha=0.3)
     if ax3.lines:
         ax3.legend(fontsize=8)
     fig.suptitle("active learning")
+    fig.subplots_adjust(wspace=0.45)
     return _save(fig, out)
