@@ -12,14 +12,12 @@ import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
+from typing import TYPE_CHECKING, Any
 
 from nnpot.errors import FormatVersionError, MalformedFileError
+
+if TYPE_CHECKING:  # torch is imported lazily: the store and CLI start faster without it
+    import torch
 
 FORMAT_VERSION = 1
 HEADER_KEY = "nnpot"
@@ -68,6 +66,8 @@ def save_model_file(
     ``header`` must contain ``"kind"`` (for example ``"atomistic"`` or ``"nuclear"``);
     ``"format_version"`` is added here.
     """
+    from safetensors.torch import save as st_save
+
     if "kind" not in header:
         raise ValueError("model header needs a 'kind'")
     full = dict(header)
@@ -92,6 +92,9 @@ def load_model_file(
     Raises :class:`MalformedFileError` for files that are not nnpot model files and
     :class:`FormatVersionError` for a newer format or a model of another ``kind``.
     """
+    from safetensors import SafetensorError
+    from safetensors.torch import load as st_load
+
     path = Path(path)
     if not path.is_file():
         raise MalformedFileError(f"model file {str(path)!r} does not exist")

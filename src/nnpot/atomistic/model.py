@@ -52,16 +52,18 @@ class ElementMLP(nn.Module):
             self.weights.append(nn.Parameter(w))
             self.biases.append(nn.Parameter(torch.zeros(n_members, 1, b, dtype=torch.float64)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def last_hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """Activations feeding the output layer, (M, n, H_last) (features for active
+        learning: the output is linear in them)."""
         act = ACTIVATIONS[self.activation]
         m = self.weights[0].shape[0]
         h = x.unsqueeze(0).expand(m, -1, -1) if x.dim() == 2 else x
-        last = len(self.weights) - 1
-        for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            h = torch.baddbmm(b, h, w)
-            if k < last:
-                h = act(h)
+        for w, b in zip(self.weights[:-1], self.biases[:-1], strict=True):
+            h = act(torch.baddbmm(b, h, w))
         return h
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.biases[-1], self.last_hidden(x), self.weights[-1])
 
 
 class Output(NamedTuple):
