@@ -25,21 +25,11 @@ import torch
 from ase import Atoms
 from ase.data import atomic_numbers
 
-from nnpot.atomistic.model import ACTIVATIONS, NNP
+from nnpot.atomistic.model import NNP
 from nnpot.atomistic.neighbors import make_batch, pair_vectors
 from nnpot.errors import InputError
 
 __all__ = ["structure_features"]
-
-
-def _last_hidden(head, x: torch.Tensor) -> torch.Tensor:
-    """Activations (M, n, H) of the last hidden layer of one element's member MLPs."""
-    act = ACTIVATIONS[head.activation]
-    m = head.weights[0].shape[0]
-    h = x.unsqueeze(0).expand(m, -1, -1)
-    for w, b in list(zip(head.weights, head.biases, strict=True))[:-1]:
-        h = act(torch.baddbmm(b, h, w))
-    return h
 
 
 @torch.no_grad()
@@ -69,7 +59,8 @@ def structure_features(model: NNP, structures: Sequence[Atoms], kind: str = "las
             else:
                 cols = model.columns(k)
                 x0 = (-model.feature_mean[k, cols] / model.feature_std[k, cols])[None]
-                h = _last_hidden(model.heads[k], x) - _last_hidden(model.heads[k], x0)
+                head = model.heads[k]
+                h = head.last_hidden(x) - head.last_hidden(x0)
                 per_atom = h.permute(1, 0, 2).reshape(len(idx), -1)  # (n_e, M·H)
             acc = torch.zeros(len(group), per_atom.shape[1], dtype=dtype)
             acc.index_add_(0, b.batch[idx], per_atom)
