@@ -53,7 +53,9 @@ from nnpot.nuclear.constants import HBARC, MU_NP
 
 __all__ = ["BlockPotential", "SeparablePotential", "svd_lowrank", "weinberg_lowrank",
            "est_lowrank", "full_onshell_k", "separable_onshell_k", "bound_state_energy",
-           "separable_bound_state_energy", "block_matrix", "TWO_MU"]
+           "separable_bound_state_energy", "separable_bound_states", "block_matrix",
+           "phase_shifts_deg",
+           "max_phase_deviation", "TWO_MU"]
 
 #: (p_out [n1], p_in [n2]) -> V (nL, nL, n1, n2) [MeV fm^3]
 BlockPotential = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -127,7 +129,12 @@ class SeparablePotential:
 
 
 def svd_lowrank(potential: BlockPotential, k, w, rank: int) -> SeparablePotential:
-    """Rank-R truncation of the eigen-decomposition of A = D V D (largest |lambda|)."""
+    """Rank-R truncation of the eigen-decomposition of A = D V D (largest |lambda|).
+
+    Eigenvalues below 1e-12 max|lambda| are never kept (the rank is capped at the
+    numerical rank of A). At full rank V_R = V on the mesh; off the mesh (on-shell points)
+    V_R is the Nystrom interpolation of V, which differs from V at the 1e-6 level.
+    """
     k, w = _mesh(k, w)
     v = block_matrix(potential, k, k)
     nl = v.shape[0] // k.numel()
@@ -135,7 +142,9 @@ def svd_lowrank(potential: BlockPotential, k, w, rank: int) -> SeparablePotentia
     d = (torch.sqrt(w) * k).repeat(nl)
     a = d[:, None] * v * d[None, :]
     lam, u = torch.linalg.eigh(0.5 * (a + a.T))
-    order = torch.argsort(lam.abs(), descending=True)[:rank]
+    order = torch.argsort(lam.abs(), descending=True)
+    numerical = int((lam.abs() > 1e-12 * lam.abs().max()).sum())
+    order = order[: min(rank, numerical)]  # a rank above the numerical rank adds nothing
     lam, u = lam[order], u[:, order]
     # g_a(k_j) = u_ja/d_j; Nystrom: g_a(p) = (1/lam_a) sum_j V(p, k_j) d_j^2 g_a(k_j)
     coef = d[:, None] * u / lam[None, :]
@@ -170,6 +179,8 @@ def weinberg_states(potential: BlockPotential, k, w, energy: float
 def weinberg_lowrank(potential: BlockPotential, k, w, rank: int, energy: float
                      ) -> SeparablePotential:
     """Rank-R Weinberg expansion at ``energy`` [MeV] < 0 (the R largest |eta|)."""
+    if not (math.isfinite(energy) and energy < 0):
+        raise InputError(f"the Weinberg expansion needs an energy below 0 MeV, got {energy}")
     return est_lowrank(potential, k, w, [(energy, rank)])
 
 
@@ -203,7 +214,9 @@ def est_lowrank(potential: BlockPotential, k, w,
 
     Each entry is an energy (E > 0: the nL standing waves; E < 0: one Weinberg state, the
     bound state if E is a pole) or (E, m) with m Weinberg states at E < 0. Rank = total
-    number of states.
+    number of states. Energies close to each other (or a low energy next to the pole) make
+    the states nearly dependent: M is then ill-conditioned and exactness degrades to
+    cond(M) x 1e-16.
     """
     k, w = _mesh(k, w)
     n = k.numel()
@@ -314,30 +327,62 @@ def bound_state_energy(potential: BlockPotential, k, w) -> float:
     return float(torch.linalg.eigvalsh(0.5 * (h + h.T))[0])
 
 
-def separable_bound_state_energy(sep: SeparablePotential, e_min: float = -500.0) -> float:
-    """Deepest bound state [MeV] of V_R from eigenvalue-1 of Lambda Gs(E) (R x R, closed form).
+def separable_bound_states(sep: SeparablePotential, e_min: float = -1000.0) -> list[float]:
+    """All bound states [MeV] of V_R above ``e_min``, deepest first (closed form, R x R).
 
-    Raises :class:`InputError` if V_R has no bound state above ``e_min``.
+    E is a bound state when Lambda Gs(E), Gs_ab = sum_{L,j} g_a w_j k_j^2 g_b/(E - e_j), has
+    eigenvalue 1. Each eigenvalue rises monotonically from 0 (E -> -inf) as E -> 0-, so the
+    m-th largest crosses 1 at the m-th deepest bound state; each crossing is found by Brent.
+    EST/Weinberg forms may carry spurious deep states besides the physical ones.
     """
     g = getattr(sep, "_g_mesh", None)
     if g is None:
         g = sep.form_factors(sep.k)
         sep._g_mesh = g
-    ek = sep.k * sep.k / TWO_MU
-    wk = sep.w * sep.k * sep.k
-    lam = sep.lam.detach().cpu().numpy()
     gn = g.detach().cpu().numpy()
-    ekn, wkn = ek.cpu().numpy(), wk.cpu().numpy()
+    ekn = (sep.k * sep.k / TWO_MU).cpu().numpy()
+    wkn = (sep.w * sep.k * sep.k).cpu().numpy()
+    lam = sep.lam.detach().cpu().numpy()
 
-    def eta_max(logb: float) -> float:
-        e = -math.exp(logb)
-        gs = np.einsum("xjr,j,xjs->rs", gn, wkn / (e - ekn), gn)
-        return float(np.max(np.linalg.eigvals(lam @ gs).real)) - 1.0
+    def etas(logb: float) -> np.ndarray:
+        gs = np.einsum("xjr,j,xjs->rs", gn, wkn / (-math.exp(logb) - ekn), gn)
+        return np.sort(np.linalg.eigvals(lam @ gs).real)[::-1]
 
     lo, hi = math.log(-e_min), math.log(1e-9)
-    if eta_max(hi) < 0:
+    n_hi, n_lo = int((etas(hi) > 1).sum()), int((etas(lo) > 1).sum())
+    out = []
+    for m in range(n_lo, n_hi):
+        f = lambda x, m=m: float(etas(x)[m]) - 1.0
+        out.append(-math.exp(scipy.optimize.brentq(f, hi, lo, xtol=1e-15, rtol=1e-15,
+                                                   maxiter=200)))
+    return sorted(out)
+
+
+def separable_bound_state_energy(sep: SeparablePotential, e_min: float = -1000.0) -> float:
+    """The shallowest bound state [MeV] of V_R (the deuteron in 3S1-3D1); see
+    :func:`separable_bound_states`. Raises :class:`InputError` if there is none."""
+    states = separable_bound_states(sep, e_min)
+    if not states:
         raise InputError("the separable potential has no bound state")
-    if eta_max(lo) > 0:
-        raise InputError(f"a bound state lies below {e_min} MeV; lower e_min")
-    logb = scipy.optimize.brentq(eta_max, hi, lo, xtol=1e-15, rtol=1e-15, maxiter=200)
-    return -math.exp(logb)
+    return states[-1]
+
+
+def phase_shifts_deg(kon: torch.Tensor, p0) -> torch.Tensor:
+    """Phase shifts [deg] from on-shell K (B, nL, nL): (B, 1) or (B, 3) = (d-, d+, eps).
+
+    Uses :func:`nnpot.nuclear.scattering.uncoupled_phase` / ``coupled_phases`` (Stapp bar
+    phases, no Levinson branch choice: compare them modulo 180 deg).
+    """
+    from nnpot.nuclear.scattering import coupled_phases, uncoupled_phase
+
+    p0 = _as64(p0, kon).reshape(-1)
+    if kon.shape[-1] == 1:
+        return torch.rad2deg(uncoupled_phase(kon[:, 0, 0], p0))[:, None]
+    dm, dp, eps = coupled_phases(kon, p0)
+    return torch.rad2deg(torch.stack([dm, dp, eps], dim=-1))
+
+
+def max_phase_deviation(a_deg: torch.Tensor, b_deg: torch.Tensor) -> float:
+    """max |a - b| [deg] with differences taken modulo 180 deg (phase-shift branches)."""
+    d = torch.remainder(a_deg - b_deg + 90.0, 180.0) - 90.0
+    return float(d.abs().max())
