@@ -2,7 +2,7 @@
 
 With three equidistant points (N - 2d, N - d, N) the fit is exact:
 r = (E_N - E_{N-d})/(E_{N-d} - E_{N-2d}) = exp(-b d),
-E_inf = E_N - (E_N - E_{N-d}) r/(1 - r). With more points a least-squares fit (scipy
+E_inf = E_N + (E_N - E_{N-d}) r/(1 - r). With more points a least-squares fit (scipy
 curve_fit) of the last ``window`` points is used.
 
 Uncertainty (MeV): the larger of (i) the change of E_inf when the window is moved one step
@@ -49,7 +49,7 @@ def _fit(n: np.ndarray, e: np.ndarray) -> tuple[float, float, float]:
             return math.nan, math.nan, math.nan
         r = d2 / d1
         b = -math.log(r) / (n[1] - n[0])
-        e_inf = e[2] - d2 * r / (1 - r)
+        e_inf = e[2] + d2 * r / (1 - r)
         a = (e[2] - e_inf) * math.exp(b * n[2])
         return e_inf, a, b
     e0, a0, b0 = _fit(n[-3:], e[-3:]) if n.size >= 3 else (math.nan,) * 3

@@ -23,6 +23,7 @@ of nucleon 3 diagonal in the pair isospin: P_p(3) = 0 (t = 0), 2/3 (t = 1) for 3
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -210,10 +211,13 @@ class JacobiHamiltonian:
 
     def _setup(self) -> None:
         h = self.h_scipy
-        self.h = torch.sparse_csr_tensor(
-            torch.as_tensor(h.indptr, dtype=torch.int64), torch.as_tensor(h.indices,
-                                                                           dtype=torch.int64),
-            torch.as_tensor(h.data, dtype=self.dtype), size=h.shape, device=self.device)
+        with warnings.catch_warnings():  # "sparse CSR support is in beta"
+            warnings.simplefilter("ignore", UserWarning)
+            self.h = torch.sparse_csr_tensor(
+                torch.as_tensor(h.indptr, dtype=torch.int64),
+                torch.as_tensor(h.indices, dtype=torch.int64),
+                torch.as_tensor(h.data, dtype=self.dtype), size=h.shape, device=self.device,
+                check_invariants=False)
         self.blocks = [torch.as_tensor(self.basis.cfps[e], dtype=self.dtype, device=self.device)
                        for e in self.basis.es]
         self.sizes = [b.shape[1] for b in self.blocks]
