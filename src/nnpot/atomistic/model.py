@@ -114,6 +114,8 @@ class NNP(nn.Module):
             self.register_buffer(f"columns_{k}", cols)
             self.heads.append(ElementMLP(len(cols), self.hidden, self.n_members,
                                          2 if self.aleatoric else 1, activation, gen))
+        if tail is not None and hasattr(tail, "set_members"):
+            tail.set_members(self.n_members, seed)  # learned tails: one set per member
         self.tail = tail
 
     # --- pieces -------------------------------------------------------------------

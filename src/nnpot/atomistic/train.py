@@ -51,6 +51,7 @@ class Prepared:
     tail_energy: float = 0.0
     tail_forces: torch.Tensor | None = None
     tail_stress: torch.Tensor | None = None
+    tail_basis: tuple | None = None  # per-term (energy (K,), forces (K,n,3), stress) of tail
 
 
 def prepare(model: NNP, frames: Sequence[Frame], dtype=torch.float64,
@@ -74,7 +75,8 @@ def prepare(model: NNP, frames: Sequence[Frame], dtype=torch.float64,
             fr.weight,
         )
         if model.tail is not None:
-            te, tf, ts = model.tail.frame_terms(fr)
+            prep.tail_basis = model.tail.frame_basis(fr, dtype)
+            te, tf, ts = model.tail.frame_terms(fr, basis=prep.tail_basis)
             prep.tail_energy = te
             prep.tail_forces = torch.as_tensor(tf, dtype=dtype)
             prep.tail_stress = None if ts is None else torch.as_tensor(ts, dtype=dtype)
@@ -160,8 +162,10 @@ def predict_prepared(model: NNP, items: Sequence[Prepared], create_graph: bool):
     e_atom, v_atom = model.atomic_outputs(sp, inputs)
     n_b = len(items)
     energy = model.structure_sum(e_atom, bidx, n_b)
-    tails = torch.tensor([p.tail_energy for p in items], dtype=dtype)
-    energy = energy + tails
+    tail_f = tail_s = None
+    if model.tail is not None:  # linear in the tail's (possibly learned) scales
+        tail_e, tail_f, tail_s = model.tail.prepared_terms(items, model.n_members)
+        energy = energy + tail_e
     # each member's energy depends only on its own network: one backward gives all ∂E_m/∂G
     xs = [x for _, x in inputs]
     grads = torch.autograd.grad(e_atom.sum(), xs, create_graph=create_graph, allow_unused=True)
@@ -181,15 +185,14 @@ def predict_prepared(model: NNP, items: Sequence[Prepared], create_graph: bool):
     for p in items:
         n = len(p.species)
         f = forces[:, start:start + n]
-        if p.tail_forces is not None:
-            f = f + p.tail_forces
+        if tail_f is not None:
+            f = f + tail_f[len(f_list)]
         f_list.append(f)
         start += n
     vols = torch.tensor([p.volume if p.volume > 0 else 1.0 for p in items], dtype=dtype)
     stress = 0.5 * (virial + virial.transpose(2, 3)) / vols[None, :, None, None]
-    for s, p in enumerate(items):
-        if p.tail_stress is not None:
-            stress[:, s] = stress[:, s] + p.tail_stress
+    if tail_s is not None:
+        stress = stress + tail_s
     log_var = None
     if v_atom is not None:
         log_var = torch.log(model.structure_sum(v_atom, bidx, n_b))
@@ -375,12 +378,17 @@ def train(model: NNP, train_prep: Sequence[Prepared], valid_prep: Sequence[Prepa
         for gr in opt.param_groups:
             gr["lr"] = lr
         perm = np.random.default_rng(cfg.seed * 100003 + epoch).permutation(n_train)
+        if model.tail is not None and hasattr(model.tail, "on_epoch"):
+            model.tail.on_epoch(epoch, cfg.epochs)  # e.g. hold learned C6 during warm-up
         total = 0.0
         nll = model.aleatoric and epoch >= aleatoric_start
         for start in range(0, n_train, cfg.batch_size):
             idx = perm[start:start + cfg.batch_size]
             items = [train_prep[k] for k in idx]
             loss = batch_loss(model, items, counts_all[:, idx], cfg, scales, nll=nll)
+            prior = getattr(model.tail, "penalty", lambda n: None)(n_train)
+            if prior is not None:  # learned tail coefficients: prior of each member
+                loss = loss + prior
             opt.zero_grad()
             loss.sum().backward()
             opt.step()
