@@ -147,7 +147,12 @@ class NNP(nn.Module):
             if idx.numel() == 0:
                 continue
             y = self.heads[k](x)
-            e = e.index_copy(1, idx, y[..., 0] * self.energy_scale + self.e_ref[k])
+            # an atom without neighbours (all G = 0) gets exactly E_ref in every member, so
+            # separated atoms are the zero of the interaction energy: E -> Σ E_ref as r -> ∞
+            cols = self.columns(k)
+            y0 = self.heads[k]((-self.feature_mean[k, cols] / self.feature_std[k, cols])[None])
+            e = e.index_copy(1, idx, (y[..., 0] - y0[..., 0]) * self.energy_scale
+                             + self.e_ref[k])
             if self.aleatoric:
                 var = nn.functional.softplus(y[..., 1]) * self.energy_scale**2 + 1e-12
                 v = v.index_copy(1, idx, var)
