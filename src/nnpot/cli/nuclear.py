@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 # Modules adding more `nnpot nuclear <sub>` commands (register(subparsers)). One line each.
-NUCLEAR_SUBCOMMANDS: list[str] = []
+NUCLEAR_SUBCOMMANDS: list[str] = ["nnpot.cli.nuclear_manybody"]
 
 
 def _model_arg(p):

@@ -1,0 +1,157 @@
+"""``nnpot nuclear lowrank | export | triton``: a fitted NN model in many-body form.
+
+* ``lowrank MODEL --rank R``: rank-R separable form per channel (EST by default; SVD,
+  Weinberg), max phase-shift deviation up to T_lab = 300 MeV, deuteron, speed-up.
+* ``export MODEL --hw 20 --nmax 40 --out FILE``: HO matrix elements per (S, J, T) channel
+  in the documented text format of :mod:`nnpot.nuclear.export`.
+* ``triton MODEL --nmax N --hw H``: 3H in the Jacobi NCSM; several N_max (``--nmax
+  24,28,32``) add the exponential extrapolation; ``--fit-c-e`` fits the three-nucleon
+  contact to B(3H) = 8.4818 MeV.
+MODEL defaults to the shipped np_n2lo.nnp. Units: MeV, fm, degrees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _model_arg(p) -> None:
+    p.add_argument("model", nargs="?", default=None,
+                   help="nuclear model file (.nnp); default: the shipped np_n2lo.nnp")
+
+
+def _ints(text: str, what: str) -> list[int]:
+    from nnpot.errors import InputError
+
+    try:
+        vals = [int(x) for x in str(text).split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"{what} must be comma-separated integers, got {text!r}") from None
+    if not vals:
+        raise InputError(f"{what} is empty")
+    return vals
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("lowrank", help="rank-R separable form of every channel")
+    _model_arg(p)
+    p.add_argument("--rank", type=int, required=True, help="rank per channel")
+    p.add_argument("--method", default="est", choices=["est", "svd", "weinberg"])
+    p.add_argument("--waves", default=None, help="comma-separated channels (default: all)")
+    p.add_argument("--tlab-max", type=float, default=300.0, help="MeV (default 300)")
+    p.add_argument("--member", type=int, default=0, help="committee member (default 0)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_lowrank)
+
+    p = subparsers.add_parser("export", help="HO matrix elements in a text file")
+    _model_arg(p)
+    p.add_argument("--hw", type=float, required=True, help="hbar omega [MeV]")
+    p.add_argument("--nmax", type=int, required=True, help="2n + l <= nmax")
+    p.add_argument("--out", required=True, help="output file")
+    p.add_argument("--member", type=int, default=0, help="committee member (default 0)")
+    p.set_defaults(func=run_export)
+
+    p = subparsers.add_parser("triton", help="3H binding energy in the Jacobi NCSM")
+    _model_arg(p)
+    p.add_argument("--nmax", required=True, help="N_max, or comma-separated list")
+    p.add_argument("--hw", type=float, required=True, help="hbar omega [MeV]")
+    p.add_argument("--ols", action="store_true",
+                   help="Okubo-Lee-Suzuki two-body effective interaction (faster convergence)")
+    p.add_argument("--nbig", type=int, default=None, help="two-body space for --ols")
+    p.add_argument("--c-e", type=float, default=None, help="three-nucleon contact c_E")
+    p.add_argument("--fit-c-e", action="store_true", help="fit c_E to B(3H) = 8.4818 MeV")
+    p.add_argument("--committee", action="store_true", help="all committee members")
+    p.add_argument("--precision", default="float64", choices=["float64", "mixed", "float32"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_triton)
+
+
+def _load(path):
+    from nnpot.nuclear.modelfile import load_model, shipped_model_path
+
+    return load_model(path if path is not None else shipped_model_path())
+
+
+def run_lowrank(args: argparse.Namespace) -> int:
+    from nnpot.errors import InputError
+    from nnpot.nuclear.channels import get_channel, np_channels
+    from nnpot.nuclear.lowrank import rank_report
+
+    model = _load(args.model)
+    if not 0 <= args.member < len(model.members):
+        raise InputError(f"committee member {args.member} does not exist")
+    jmax = int(model.header.get("config", {}).get("short", {}).get("jmax", 4))
+    chans = list(np_channels(jmax)) if args.waves is None else \
+        list(dict.fromkeys(get_channel(w.strip(), jmax) for w in args.waves.split(",")))
+    k, w = model.mesh()
+    pot = model.members[args.member]
+    rows = {}
+    for ch in chans:
+        rows[ch.name] = rank_report(lambda a, b, ch=ch: pot(ch, a, b), k, w, args.rank,
+                                    args.method, tlab_max=args.tlab_max,
+                                    deuteron=(ch.name == "3S1-3D1"))
+    speed = sum(r["seconds_full_solve"] for r in rows.values()) / max(
+        1e-12, sum(r["seconds_separable_solve"] for r in rows.values()))
+    res = {"rank": args.rank, "method": args.method, "tlab_max_mev": args.tlab_max,
+           "channels": rows, "max_dphase_deg": max(r["max_dphase_deg"] for r in rows.values()),
+           "speedup_separable_vs_full": speed}
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    print(f"rank {args.rank} ({args.method}), phase shifts up to T_lab = {args.tlab_max:g} MeV")
+    for name, r in rows.items():
+        extra = ""
+        if "e_d_full_mev" in r:
+            es = r.get("e_d_separable_mev")
+            extra = f"  E_d full {r['e_d_full_mev']:.6f}  separable " + \
+                (f"{es:.6f} MeV" if es is not None else "unbound")
+        print(f"{name:10s} rank {r['rank']:2d}  max |d delta| {r['max_dphase_deg']:.4f} deg{extra}")
+    print(f"closed-form separable LS solve {speed:.0f}x faster than the full solve")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from nnpot.errors import InputError
+    from nnpot.nuclear.export import write_ho_file
+    from nnpot.nuclear.threebody.driver import model_hbar2_m, model_me
+
+    if args.nmax < 0 or args.nmax > 200:
+        raise InputError(f"--nmax must be between 0 and 200, got {args.nmax}")
+    model = _load(args.model)
+    if not 0 <= args.member < len(model.members):
+        raise InputError(f"committee member {args.member} does not exist")
+    me = model_me(model, args.member, args.nmax, args.hw)
+    write_ho_file(args.out, me, args.hw, args.nmax, model_hbar2_m(),
+                  meta={"source": args.model or "np_n2lo.nnp (shipped)",
+                        "member": args.member, "writer": "nnpot nuclear export"})
+    print(f"wrote {args.out} ({len(me)} channels, hw = {args.hw:g} MeV, nmax = {args.nmax})")
+    return 0
+
+
+def run_triton(args: argparse.Namespace) -> int:
+    from nnpot.nuclear.threebody.driver import model_triton
+
+    model = _load(args.model)
+    nmax = _ints(args.nmax, "--nmax")
+    members = list(range(len(model.members))) if args.committee else [0]
+    log = None if args.json else (lambda d: print(
+        f"N_max {d['nmax']:3d}  E = {d['energy']:.5f} MeV  r_p = {d['r_p']:.3f} fm  "
+        f"(dim {d['dim_physical']}, {d['seconds_solve']:.1f} s)", file=sys.stderr))
+    res = model_triton(model, nmax, args.hw, ols=args.ols, nbig=args.nbig, members=members,
+                       c_e=args.c_e, fit_c_e=args.fit_c_e, precision=args.precision, log=log)
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    ext = res["members"][str(members[0])]["extrapolation"]
+    print(f"3H, NN only: E = {res['e_nn_mev']:.4f} MeV at N_max = {nmax[-1]}, "
+          f"hw = {args.hw:g} MeV" + (" (OLS)" if args.ols else ""))
+    if ext:
+        print(f"  extrapolated E_inf = {ext['e_inf']:.4f} +- {ext['sigma']:.4f} MeV")
+    if len(members) > 1:
+        print(f"  committee std {res['e_nn_committee_std_mev']:.4f} MeV")
+    if "c_e" in res:
+        print(f"with 3NF contact c_E = {res['c_e']:.4f}: E = {res['e_3nf_mev']:.4f} MeV, "
+              f"r_p = {res['r_p_3nf_fm']:.3f} fm")
+    return 0
