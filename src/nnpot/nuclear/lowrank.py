@@ -55,7 +55,8 @@ __all__ = ["BlockPotential", "SeparablePotential", "svd_lowrank", "weinberg_lowr
            "est_lowrank", "full_onshell_k", "separable_onshell_k", "bound_state_energy",
            "separable_bound_state_energy", "separable_bound_states", "block_matrix",
            "phase_shifts_deg",
-           "max_phase_deviation", "solve_refined", "rank_report", "est_states", "TWO_MU"]
+           "max_phase_deviation", "solve_refined", "rank_report", "est_states", "est_greedy",
+           "TWO_MU"]
 
 #: (p_out [n1], p_in [n2]) -> V (nL, nL, n1, n2) [MeV fm^3]
 BlockPotential = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -69,8 +70,12 @@ def _as64(x, like: torch.Tensor | None = None) -> torch.Tensor:
 
 
 def block_matrix(potential: BlockPotential, p_out, p_in) -> torch.Tensor:
-    """V as one matrix (nL n_out, nL n_in), row/column blocks ordered by L [MeV fm^3]."""
-    v = potential(_as64(p_out).reshape(-1), _as64(p_in).reshape(-1))
+    """V as one matrix (nL n_out, nL n_in), row/column blocks ordered by L [MeV fm^3].
+
+    Evaluated without autograd (the low-rank forms are post-processing of a fitted V).
+    """
+    with torch.no_grad():
+        v = potential(_as64(p_out).reshape(-1), _as64(p_in).reshape(-1))
     if v.dim() != 4 or v.shape[0] != v.shape[1] or v.shape[0] not in (1, 2):
         raise InputError(f"potential returned shape {tuple(v.shape)}; expected (nL, nL, n, m)"
                          " with nL = 1 or 2")
@@ -323,7 +328,8 @@ def full_onshell_k(potential: BlockPotential, k, w, p0, precision: str = "float6
     p0 = _as64(p0, k).reshape(-1)
     n = k.numel()
     nodes = torch.cat([k, p0])
-    vq = potential(nodes, nodes)  # one evaluation on the union grid
+    with torch.no_grad():
+        vq = potential(nodes, nodes)  # one evaluation on the union grid
     nl = vq.shape[0]
     idx = torch.cat([torch.arange(n).expand(p0.numel(), n),
                      (n + torch.arange(p0.numel()))[:, None]], dim=1)  # (B, N+1)
@@ -411,7 +417,7 @@ def phase_shifts_deg(kon: torch.Tensor, p0) -> torch.Tensor:
 
 def max_phase_deviation(a_deg: torch.Tensor, b_deg: torch.Tensor) -> float:
     """max |a - b| [deg] with differences taken modulo 180 deg (phase-shift branches)."""
-    d = torch.remainder(a_deg - b_deg + 90.0, 180.0) - 90.0
+    d = torch.remainder(a_deg.detach() - b_deg.detach() + 90.0, 180.0) - 90.0
     return float(d.abs().max())
 
 
@@ -432,6 +438,42 @@ def est_states(rank: int, nl: int, tlab_max: float, e_pole: float | None = None)
     return states + grid
 
 
+def est_greedy(potential: BlockPotential, k, w, rank: int, tlab_max: float = 300.0,
+               e_pole: float | None = None, n_candidates: int = 40) -> SeparablePotential:
+    """EST of total rank ``rank`` with energies chosen greedily.
+
+    Start from the pole (if given) or the lowest candidate; then repeatedly add the
+    candidate CM energy (T_lab/2, T_lab on a grid up to ``tlab_max`` [MeV]) where the
+    current separable phase shifts deviate most from the full ones. Leftover rank (odd
+    rank in a coupled channel) becomes extra Weinberg states at the pole (or -10 MeV).
+    """
+    k, w = _mesh(k, w)
+    nl = block_matrix(potential, k[:1], k[:1]).shape[0]
+    rank = _check_rank(rank, nl * k.numel())
+    tl = torch.linspace(tlab_max / n_candidates, tlab_max, n_candidates, dtype=torch.float64)
+    p_c = torch.sqrt(0.5 * tl * TWO_MU)
+    ref = phase_shifts_deg(full_onshell_k(potential, k, w, p_c), p_c)
+    n_pole = 1 if e_pole is not None else 0
+    n_e = (rank - n_pole) // nl
+    extra = rank - n_pole - nl * n_e
+    head: list = []
+    if e_pole is not None:
+        head.append((e_pole, 1 + extra))
+    elif extra:
+        head.append((-10.0, extra))
+    chosen: list[float] = []
+    if not head and n_e:
+        chosen.append(float(0.5 * tl[0]))
+    while len(chosen) < n_e:
+        sep = est_lowrank(potential, k, w, head + chosen)
+        ph = phase_shifts_deg(separable_onshell_k(sep, p_c), p_c)
+        err = (torch.remainder(ph - ref + 90.0, 180.0) - 90.0).abs().amax(dim=1)
+        for c in chosen:  # never pick an energy twice
+            err[(0.5 * tl - c).abs() < 1e-9] = -1.0
+        chosen.append(float(0.5 * tl[int(torch.argmax(err))]))
+    return est_lowrank(potential, k, w, head + sorted(chosen))
+
+
 def rank_report(potential: BlockPotential, k, w, rank: int, method: str = "est",
                 tlab_max: float = 300.0, n_energies: int = 30,
                 deuteron: bool = False) -> dict:
@@ -440,14 +482,13 @@ def rank_report(potential: BlockPotential, k, w, rank: int, method: str = "est",
     Phase shifts on ``n_energies`` lab energies up to ``tlab_max`` [MeV] (E_cm = T_lab/2),
     max deviation [deg] (mod 180); with ``deuteron`` the bound state [MeV] of both.
     ``method``: "svd"; "weinberg" (at the deuteron pole if ``deuteron``, else -2.2 MeV);
-    "est" (:func:`est_states`: the pole if ``deuteron``, standing waves spread over the
-    range). Timings compare the closed-form
+    "est" (:func:`est_greedy`: the pole if ``deuteron``, standing waves at energies
+    chosen where the error is largest). Timings compare the closed-form
     separable solve with the full LS solve on the same energies.
     """
     import time
 
     k, w = _mesh(k, w)
-    nl = block_matrix(potential, k[:1], k[:1]).shape[0]
     tl = torch.linspace(tlab_max / n_energies, tlab_max, n_energies, dtype=torch.float64)
     p0 = torch.sqrt(0.5 * tl * TWO_MU)
     e_full = bound_state_energy(potential, k, w) if deuteron else None
@@ -456,7 +497,7 @@ def rank_report(potential: BlockPotential, k, w, rank: int, method: str = "est",
     elif method == "weinberg":
         sep = weinberg_lowrank(potential, k, w, rank, e_full if deuteron else -2.2)
     elif method == "est":
-        sep = est_lowrank(potential, k, w, est_states(rank, nl, tlab_max, e_full))
+        sep = est_greedy(potential, k, w, rank, tlab_max, e_full)
     else:
         raise InputError(f"unknown low-rank method {method!r}; use svd, weinberg or est")
     t0 = time.perf_counter()

@@ -1,0 +1,75 @@
+"""``nnpot nuclear lowrank | export | triton`` on small model files (pure regulated OPE)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from nnpot.cli import main
+from nnpot.nuclear.export import read_ho_file
+from nnpot.nuclear.modelfile import load_model, save_model
+from nnpot.nuclear.potential import NuclearPotential
+from nnpot.nuclear.threebody.driver import model_hbar2_m, model_me
+from nnpot.nuclear.threebody.triton import solve_triton
+
+
+@pytest.fixture(scope="module")
+def ope_model(tmp_path_factory):
+    """LO (one-pion exchange, regulated) without contacts: one shallow deuteron only."""
+    path = tmp_path_factory.mktemp("mb") / "ope.nnp"
+    save_model(path, [NuclearPotential(pion={"order": "LO"})])
+    return path
+
+
+def _json(capsys):
+    return json.loads(capsys.readouterr().out)
+
+
+def test_lowrank_cli(ope_model, capsys):
+    assert main(["nuclear", "lowrank", str(ope_model), "--rank", "8", "--waves", "1S0,3S1",
+                 "--json"]) == 0
+    res = _json(capsys)
+    assert set(res["channels"]) == {"1S0", "3S1-3D1"}
+    d = res["channels"]["3S1-3D1"]
+    assert d["e_d_separable_mev"] == pytest.approx(d["e_d_full_mev"], abs=1e-6)
+    assert d["e_d_full_mev"] < 0
+    assert res["channels"]["1S0"]["max_dphase_deg"] < 0.01  # EST rank 8, up to 300 MeV
+    assert res["speedup_separable_vs_full"] > 1.0
+
+
+def test_export_cli_round_trip(ope_model, tmp_path, capsys):
+    out = tmp_path / "ope.ho"
+    assert main(["nuclear", "export", str(ope_model), "--hw", "24", "--nmax", "6",
+                 "--out", str(out)]) == 0
+    me, head = read_ho_file(out)
+    ref = model_me(load_model(ope_model), 0, 6, 24.0)
+    assert set(me) == set(ref)
+    for key, blocks in ref.items():
+        for blk, m in blocks.items():
+            assert np.allclose(me[key][blk], m, rtol=1e-14, atol=1e-14)
+            assert np.allclose(m, blocks[blk[::-1]].T, atol=1e-10)  # hermitian
+    assert int(head["nmax"]) == 6 and float(head["hbar_omega"]) == 24.0
+
+
+def test_triton_cli_matches_library(ope_model, capsys):
+    assert main(["nuclear", "triton", str(ope_model), "--nmax", "4,6,8", "--hw", "24",
+                 "--json"]) == 0
+    res = _json(capsys)
+    me = model_me(load_model(ope_model), 0, 8, 24.0)
+    direct = solve_triton(me, 8, 24.0, model_hbar2_m())
+    assert res["e_nn_mev"] == pytest.approx(direct.energy, abs=1e-8)
+    energies = [r["energy"] for r in res["members"]["0"]["nn_only"]]
+    assert energies[0] > energies[1] > energies[2]  # variational in N_max
+
+
+def test_triton_refuses_models_with_spurious_bound_states(tmp_path, capsys):
+    path = tmp_path / "n2lo.nnp"
+    save_model(path, [NuclearPotential(pion={"order": "N2LO"})])  # TPE without contacts
+    assert main(["nuclear", "triton", str(path), "--nmax", "4", "--hw", "20"]) == 2
+    assert "spurious bound state" in capsys.readouterr().err
+
+
+def test_bad_arguments(ope_model, capsys):
+    assert main(["nuclear", "triton", str(ope_model), "--nmax", "a,b", "--hw", "20"]) == 2
+    assert main(["nuclear", "export", str(ope_model), "--hw", "-3", "--nmax", "4",
+                 "--out", "x.ho"]) == 2
