@@ -17,12 +17,20 @@ Energies are interaction energies: E → 0 as all distances → ∞ (isolated at
 
 Coefficients come from :mod:`nnpot.atomistic.c6_table` (cited there) or a number. With
 ``c6 = "learn"`` every committee member m has per-element log-scales θ_{m,e,n} (n = 6, 8)
-and C_n,ij = C⁰_n,ij exp((θ_{m,i,n} + θ_{m,j,n})/2): positive, initialised at the table
-(θ = 0, or drawn from N(0, init_spread²) per member to express prior uncertainty), and
-trained jointly with the networks. Since damping does not depend on θ, the tail is linear
-in the scales: E_m = Σ_k s_mk B_k with per-structure *basis* terms B_k (one per element
-pair type and order), which training precomputes once (:meth:`DispersionTail.frame_basis`).
-Forces and stress come from autograd through :func:`~nnpot.atomistic.neighbors.pair_vectors`.
+and C_n,ij = C⁰_n,ij exp((θ_{m,i,n} + θ_{m,j,n})/2): positive, and trained jointly with the
+networks as an anchored ensemble (Pearce et al., AISTATS 2020): member m starts at its own
+prior draw θ⁰_m ~ N(0, σ²) around the table (σ = :data:`PRIOR_WIDTH`, ~20 % in C6), is held
+there for the first :data:`WARMUP` of the epochs while its network fits the rest, and is
+then pulled towards θ⁰_m by a weak prior term (:meth:`DispersionTail.penalty`). Where the
+data determine the coefficients the members converge on them; where they do not (e.g. a
+dimer fitted inside the network's cutoff), the members keep the prior's spread, and the
+committee shows that C6 is not known rather than agreeing on an arbitrary value.
+
+Since damping does not depend on θ, the tail is linear in the scales: E_m = Σ_k s_mk B_k
+with per-structure *basis* terms B_k (one per element pair type and order), which training
+precomputes once (:meth:`DispersionTail.frame_basis`). Forces and stress come from autograd
+through :func:`~nnpot.atomistic.neighbors.pair_vectors`. The pair sum is direct: its cost
+and memory grow as N·ρ·r_c³ (about 3·10³ pairs per atom at 20 Å in a liquid).
 """
 
 from __future__ import annotations
@@ -295,7 +303,7 @@ class DispersionTail(nn.Module):
         w = w.expand(n_members, -1) if w.shape[0] == 1 else w
         e = torch.stack([p.tail_basis[0] for p in items], 1).to(w.dtype)
         forces = [torch.einsum("mk,knc->mnc", w, p.tail_basis[1].to(w.dtype)) for p in items]
-        zero = torch.zeros(self.n_terms, 3, 3, dtype=w.dtype)
+        zero = torch.zeros(self.n_terms, 3, 3, dtype=w.dtype, device=w.device)
         s = torch.stack([zero if p.tail_basis[2] is None else p.tail_basis[2].to(w.dtype)
                          for p in items], 1)
         return w @ e, forces, torch.einsum("mk,kbxy->mbxy", w, s)
