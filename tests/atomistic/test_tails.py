@@ -289,3 +289,40 @@ def test_learned_c6_moves_to_an_identifiable_value(tmp_path):
     np.testing.assert_array_equal(again.tail.coefficients(6).detach().numpy(),
                                   tail.coefficients(6).detach().numpy())
     assert header["tail"]["learn"] and len(header["tail"]["c6_members"]) == 3
+
+
+def test_training_path_with_learned_tail_equals_autograd():
+    """predict_prepared (precomputed tail basis × member scales) gives the same per-member
+    energies, forces and stress as NNP.compute (autograd through the tail), periodic and
+    molecular structures in one batch."""
+    from nnpot.atomistic.descriptors import default_spec
+    from nnpot.atomistic.model import NNP
+    from nnpot.atomistic.train import predict_prepared, prepare
+
+    tail = tail_for(["O", "Ar"], c6="learn", c8=True, cutoff=9.0)
+    model = NNP(default_spec(["O", "Ar"], cutoff=4.0), hidden=[5], n_members=3, seed=2,
+                tail=tail)
+    assert model.tail.log_scale.shape == (3, 2, 2)  # the NNP gave the tail its committee
+    rng = np.random.default_rng(4)
+    cell = np.array([[5.1, 0.0, 0.0], [0.6, 4.9, 0.0], [-0.4, 0.5, 5.3]])
+    frames = [Frame(np.array([8, 18, 18]), rng.uniform(0, 1, (3, 3)) @ cell, cell,
+                    np.ones(3, bool), 0.0),
+              Frame(np.array([18, 8]), np.array([[0.0, 0, 0], [3.3, 0.4, 0]]),
+                    np.zeros((3, 3)), np.zeros(3, bool), 0.0)]
+    prep = prepare(model, frames)
+    e, f, s, _ = predict_prepared(model, prep, create_graph=False)
+    b = make_batch([(fr.numbers, fr.positions, fr.cell, fr.pbc) for fr in frames],
+                   {8: 0, 18: 1}, model.spec.cutoff)
+    out = model.compute(b, forces=True, stress=True, member_forces=True)
+    assert float(out.energy.detach().std(0).min()) > 1e-6  # members' tails differ
+    torch.testing.assert_close(out.energy.detach(), e.detach(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(out.member_forces[:, :3].detach(), f[0].detach(), atol=1e-11,
+                               rtol=1e-9)
+    torch.testing.assert_close(out.member_forces[:, 3:].detach(), f[1].detach(), atol=1e-11,
+                               rtol=1e-9)
+    torch.testing.assert_close(out.member_stress[:, 0].detach(), s[:, 0].detach(), atol=1e-11,
+                               rtol=1e-9)
+    # the tail's learned scales receive gradients through the training path
+    e2, _, _, _ = predict_prepared(model, prep, create_graph=True)
+    e2.sum().backward()
+    assert float(model.tail.log_scale.grad.abs().min()) > 0
