@@ -41,7 +41,7 @@ def water_section(args, out: Path, summary: dict) -> None:
     from nnpot.plotting.atomistic import rdf as plot_rdf
 
     data = data_path("water_xtb")
-    print(f"[1/3] training a BP potential on {data.name} (GFN2-xTB water, shipped) "
+    print(f"[1/4] training a BP potential on {data.name} (GFN2-xTB water, shipped) "
           f"for at most {args.train_time:.0f} s ...", flush=True)
     cfg = FitConfig()
     cfg.training.epochs = 2000
@@ -77,7 +77,7 @@ def water_section(args, out: Path, summary: dict) -> None:
            32: (2, 4, 4), 64: (4, 4, 4)}[reps]
     atoms = box.repeat(rep)
     atoms.calc = NNPCalculator(res.model, check=False)
-    print(f"[2/3] NVE MD of {len(atoms) // 3} water molecules ({len(atoms)} atoms), "
+    print(f"[2/4] NVE MD of {len(atoms) // 3} water molecules ({len(atoms)} atoms), "
           f"{args.md_steps} steps of 0.5 fs ...", flush=True)
     md = run_md(atoms, args.md_steps, 0.5, 300.0, "nve", traj=out / "md.extxyz",
                 log=out / "md.log.jsonl", interval=10, progress=not args.quiet)
@@ -100,6 +100,32 @@ def water_section(args, out: Path, summary: dict) -> None:
                            "rdf_OO_first_peak_A": float(r[int(np.argmax(g))])}
 
 
+def nuclear_section(out: Path, summary: dict) -> None:
+    """Show the shipped neural np potential: deuteron, phase shifts with bands, plots."""
+    import warnings
+
+    from nnpot.nuclear.modelfile import load_model, shipped_model_path
+    from nnpot.nuclear.predict import deuteron_table, phase_table
+    from nnpot.plotting.nuclear import plot_phase_shifts
+
+    model = load_model(shipped_model_path())
+    d = deuteron_table(model)
+    m, e = d["model"], d["experiment"]
+    print(f"      deuteron: B_d = {m['B_d']:.6f} MeV (exp. {e.get('B_d', float('nan')):.6f}), "
+          f"A_S = {m['A_S']:.4f} fm^-1/2 (exp. {e.get('A_S', float('nan')):.4f}), "
+          f"eta = {m['eta']:.4f}, r_d = {m['r_d']:.4f} fm, Q_d = {m['Q_d']:.4f} fm²",
+          flush=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        tab = phase_table(model, [10.0, 50.0, 100.0, 200.0], ["1S0", "3P0", "3S1", "E1"])
+    for w, v in tab["waves"].items():
+        cells = "  ".join(f"{x:8.3f}±{s:.3f}" for x, s in
+                          zip(v["deg"], v["committee_std_deg"], strict=True))
+        print(f"      {w:4s} (10, 50, 100, 200 MeV): {cells} deg", flush=True)
+    paths = plot_phase_shifts(model, out / "nuclear")
+    summary["nuclear"] = {"deuteron": d, "phases": tab, "plots": [str(p) for p in paths]}
+
+
 def run(args: argparse.Namespace) -> int:
     from nnpot.io import atomic_write_json
 
@@ -108,9 +134,12 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     summary: dict = {}
     water_section(args, out, summary)
+    print("[3/4] the shipped neural nucleon-nucleon potential (np, N2LO pion exchange + "
+          "neural short range) ...", flush=True)
+    nuclear_section(out, summary)
     summary["wall_s"] = round(time.perf_counter() - t0, 1)
     atomic_write_json(out / "summary.json", json.loads(json.dumps(summary, default=float)))
-    print(f"[3/3] report written to {out.resolve()}/ (parity.png, learning_curve.png, "
-          f"energy_conservation.png, rdf_OO.png, summary.json); total "
+    print(f"[4/4] report written to {out.resolve()}/ (parity.png, learning_curve.png, "
+          f"energy_conservation.png, rdf_OO.png, nuclear/, summary.json); total "
           f"{summary['wall_s']:.0f} s")
     return 0
