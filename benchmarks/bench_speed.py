@@ -197,7 +197,60 @@ def _worker_dscribe(cfg: dict) -> dict:
             "rss_before_eval_mb": base}
 
 
-WORKERS = {"nnpot": _worker_nnpot, "torchani": _worker_torchani, "dscribe": _worker_dscribe}
+def _worker_profile(cfg: dict) -> dict:
+    """CPU time per atom (µs) of each stage of nnpot's energy + forces (1 thread here)."""
+    import numpy as np
+    import torch
+
+    from nnpot.atomistic.descriptors import default_spec
+    from nnpot.atomistic.descriptors_moments import Layout, SlotSums, run_sums
+    from nnpot.atomistic.model import NNP
+    from nnpot.atomistic.neighbors import make_batch, pair_vectors
+
+    dtype = {"float32": torch.float32, "float64": torch.float64}[cfg["dtype"]]
+    numbers, pos, cell = water_box(cfg["n_side"])
+    n = len(numbers)
+    b = make_batch([(numbers, pos, cell, np.array([True] * 3))], {1: 0, 8: 1}, 6.0,
+                   dtype=dtype)
+    model = NNP(default_spec(["H", "O"], cutoff=6.0), hidden=(25, 25)).to(dtype)
+    plan = model.descriptor.plan
+    rij = pair_vectors(b.positions, b.cell, b.batch, b.i, b.j, b.shifts).detach()
+    lay = Layout(b.species, b.i, b.j, n, 2)
+    rad, dsq, mom = run_sums(rij, plan.kernel, lay)
+    grads = [torch.rand_like(t) for t in (rad, dsq, mom)]
+    rl = rij.clone().requires_grad_(True)
+    dsq_l, mom_l = dsq.clone().requires_grad_(True), mom.clone().requires_grad_(True)
+    g_l = torch.rand(n, plan.spec.n_features(), dtype=dtype, requires_grad=True)
+
+    def pv():
+        p = b.positions.detach().requires_grad_(True)
+        r = pair_vectors(p, b.cell, b.batch, b.i, b.j, b.shifts)
+        torch.autograd.grad(r, p, torch.ones_like(r))
+
+    def slot_sums():
+        out = SlotSums.apply(rl, plan.kernel, lay)
+        torch.autograd.grad(out, rl, grads)
+
+    def g5():
+        torch.autograd.grad(plan._g5(rij, dsq_l, mom_l).sum(), (dsq_l, mom_l))
+
+    def mlp():
+        e, _ = model.atomic_outputs(b.species, model.scaled_inputs(b.species, g_l))
+        torch.autograd.grad(e.sum(), g_l)
+
+    stages = {"pair vectors r_ij (model's pair_vectors) + backward": pv,
+              "slot layout (padding indices)": lambda: Layout(b.species, b.i, b.j, n, 2),
+              "slot sums forward (radial, moments)": lambda: run_sums(rij, plan.kernel, lay),
+              "slot sums forward + hand-written backward": slot_sums,
+              "G5 contraction of moments, fwd + bwd": g5,
+              "per-element MLPs 2x25, fwd + bwd": mlp,
+              "total: NNP.compute energy + forces": lambda: model.compute(b, forces=True)}
+    return {"n_atoms": n, "cpu_us_per_atom": {k: 1e6 * _best(f, 5)[1] / n
+                                              for k, f in stages.items()}}
+
+
+WORKERS = {"nnpot": _worker_nnpot, "torchani": _worker_torchani, "dscribe": _worker_dscribe,
+           "profile": _worker_profile}
 
 
 def _spawn(cfg: dict, threads: int, timeout: float = 1800.0) -> dict:
@@ -227,7 +280,8 @@ def _plan(quick: bool) -> list[dict]:
                   "reps": 1, "desc": False},
                  {"engine": "torchani", "n_side": 7, "cutoffs": "default"},
                  {"engine": "torchani", "n_side": 5, "cutoffs": "6A", "reps": 1},
-                 {"engine": "dscribe", "n_side": 5}]
+                 {"engine": "dscribe", "n_side": 5},
+                 {"engine": "profile", "n_side": 10, "dtype": "float32", "threads": 1}]
         runs[2]["check_f64"] = True
         return runs
     sides = [3, 5, 7, 10, 15, 22, 28, 32]  # 81 ... 98,304 atoms
@@ -241,6 +295,8 @@ def _plan(quick: bool) -> list[dict]:
     runs += [{"engine": "nnpot", "n_side": s, "dtype": "float32", "desc": False}
              for s in (6,)]
     runs += [{"engine": "dscribe", "n_side": 7}]
+    runs += [{"engine": "profile", "n_side": 10, "dtype": d, "threads": 1}
+             for d in ("float32", "float64")]
     return runs
 
 
@@ -253,6 +309,8 @@ def _rows(results: list[dict]) -> list[dict]:
 
     rows = []
     for r in results:
+        if r["engine"] == "profile":
+            continue
         name = r["engine"] + (" G4 (n2p2 set)" if r.get("spec") == "n2p2" else "")
         if r["engine"] == "torchani":
             name += f" ({r['cutoffs']} cutoffs)"
@@ -320,7 +378,7 @@ def main(out_dir, quick: bool = False, threads: int = 2) -> dict:
     for cfg in _plan(quick):
         t = time.perf_counter()
         load0 = os.getloadavg()[0]
-        res = _spawn(cfg, threads)
+        res = _spawn(cfg, cfg.get("threads", threads))
         res["wall_s"] = round(time.perf_counter() - t, 1)
         res["loadavg_1min"] = [load0, os.getloadavg()[0]]
         results.append(res)

@@ -7,11 +7,12 @@ For every centre i and neighbour element E, over the pair-list entries j ∈ E (
     mom[i,E,c,α] = Σ_j g_c(r_ij) r̂_ij^α   for all monomials of degree L-1 and L
 
 Layout: per chunk of B centres, the entries of neighbour element E fill a padded block of
-B rows × K_E slots (K_E = the largest count of E-neighbours of any centre); pads sit at
-distance r_c, where f_c and so every weight is exactly zero. Slot sums are reductions and batched
-matrix products. The backward recomputes slot quantities chunk by chunk, so memory stays
-O(pairs + atoms·moments); it is built from differentiable torch ops, so double backward
-(training on forces) is exact.
+B rows × K_E slots (K_E = the most E-neighbours of any centre of the chunk); pads sit at
+distance r_c, where f_c and so every weight is exactly zero. Per-slot arrays are channel-
+major ([channels, slots]); slot sums are reductions and batched matrix products. The
+backward recomputes slot quantities chunk by chunk, so memory stays O(pairs +
+atoms·moments); it is built from differentiable torch ops, so double backward (training on
+forces) is exact.
 """
 
 from __future__ import annotations
@@ -111,32 +112,28 @@ class Layout:
     def __init__(self, species, i, j, n: int, n_el: int):
         self.n, self.n_el, self.P = n, n_el, i.shape[0]
         dev = i.device
-        sj = species[j]
-        cnt = torch.bincount(i * n_el + sj, minlength=n * n_el).view(n, n_el)
-        # rank of each pair among the same-element neighbours of its centre (i is sorted)
-        onehot = torch.nn.functional.one_hot(sj, n_el).to(torch.int32)
-        seen = torch.cumsum(onehot, 0, dtype=torch.int32).gather(1, sj[:, None]).squeeze(1)
-        before = (torch.cumsum(cnt, 0) - cnt)[i, sj]
-        rank = seen.long() - 1 - before
-        kmax = int(cnt.sum(1).max()) if n else 0
+        counts = torch.bincount(i, minlength=n)
+        kmax = int(counts.max()) if n else 0
         per = max(1, CHUNK_SLOTS // max(kmax + n_el, 1))
-        starts = torch.cumsum(cnt.sum(1), 0).tolist()
-        n_chunks = -(-n // per) if n else 0
-        pad = n_chunks * per - n
-        K_all = torch.nn.functional.pad(cnt, (0, 0, 0, pad)).view(n_chunks, per, n_el)
-        K_all = K_all.max(1).values.tolist()
+        ends = torch.cumsum(counts, 0).tolist()
         self.chunks = []
-        for c in range(n_chunks):
-            c0, c1 = c * per, min(n, (c + 1) * per)
-            p0 = starts[c0 - 1] if c0 else 0
-            p1 = starts[c1 - 1]
-            K = [max(k, 0) for k in K_all[c]]
+        # everything per chunk, so the work stays in cache however long the pair list
+        for c0 in range(0, n, per):
+            c1 = min(n, c0 + per)
+            B, p0, p1 = c1 - c0, (ends[c0 - 1] if c0 else 0), ends[c1 - 1]
+            ic = i[p0:p1] - c0
+            sj = species[j[p0:p1]]
+            cnt = torch.bincount(ic * n_el + sj, minlength=B * n_el).view(B, n_el)
+            K = cnt.max(0).values.tolist()
+            # rank of a pair among its centre's neighbours of the same element (i sorted)
+            onehot = torch.nn.functional.one_hot(sj, n_el).to(torch.int32)
+            seen = torch.cumsum(onehot, 0, dtype=torch.int32).gather(1, sj[:, None])
+            rank = seen.squeeze(1).long() - 1 - (torch.cumsum(cnt, 0) - cnt)[ic, sj]
             Kt = torch.tensor(K, device=dev)
             off = torch.tensor([sum(K[:e]) for e in range(n_el)], device=dev)
-            e = sj[p0:p1]
-            slot = (c1 - c0) * off[e] + (i[p0:p1] - c0) * Kt[e] + rank[p0:p1]
+            slot = B * off[sj] + ic * Kt[sj] + rank
             # inverse map: slot -> pair (p - p0), pads -> p1 - p0 (the "far" row)
-            inv = torch.full(((c1 - c0) * sum(K),), p1 - p0, dtype=torch.long, device=dev)
+            inv = torch.full((B * sum(K),), p1 - p0, dtype=torch.long, device=dev)
             inv[slot] = torch.arange(p1 - p0, device=dev)
             self.chunks.append((c0, c1, p0, p1, slot, K, inv))
 
@@ -290,15 +287,21 @@ class SlotSums(torch.autograd.Function):
             d_dsq = rij.new_zeros((n, E, C))
         if C and d_mom is None:
             d_mom = rij.new_zeros((n, E, C, kernel.tables.n_top))
-        grads = []
+        graph = torch.is_grad_enabled()  # double backward: stay out of place
+        grads = [] if graph else torch.zeros_like(rij)
         for c0, c1, p0, p1, slot, K, inv in layout.chunks:
             B = c1 - c0
             x = _gather(rij, p0, p1, inv, kernel.rc)
             dx = kernel.sums_backward(x, B, layout.blocks(B, K), d_rad[c0:c1],
                                       d_dsq[c0:c1] if C else None,
-                                      d_mom[c0:c1] if C else None)
-            grads.append(dx.index_select(1, slot))
-        return (torch.cat(grads, 1).t() if grads else torch.zeros_like(rij)), None, None
+                                      d_mom[c0:c1] if C else None).index_select(1, slot)
+            if graph:
+                grads.append(dx)
+            else:
+                grads[p0:p1] = dx.t()
+        if graph:
+            return (torch.cat(grads, 1).t() if grads else torch.zeros_like(rij)), None, None
+        return grads, None, None
 
 
 def _gather(rij, p0, p1, inv, far):
