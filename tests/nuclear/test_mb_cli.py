@@ -57,7 +57,7 @@ def test_triton_cli_matches_library(ope_model, capsys):
     res = _json(capsys)
     me = model_me(load_model(ope_model), 0, 8, 24.0)
     direct = solve_triton(me, 8, 24.0, model_hbar2_m())
-    assert res["e_nn_mev"] == pytest.approx(direct.energy, abs=1e-8)
+    assert res["e_nn_last_mev"] == pytest.approx(direct.energy, abs=1e-8)
     energies = [r["energy"] for r in res["members"]["0"]["nn_only"]]
     assert energies[0] > energies[1] > energies[2]  # variational in N_max
 

@@ -145,7 +145,7 @@ def run_triton(args: argparse.Namespace) -> int:
         print(json.dumps(res, indent=2))
         return 0
     ext = res["members"][str(members[0])]["extrapolation"]
-    print(f"3H, NN only: E = {res['e_nn_mev']:.4f} MeV at N_max = {nmax[-1]}, "
+    print(f"3H, NN only: E = {res['e_nn_last_mev']:.4f} MeV at N_max = {nmax[-1]}, "
           f"hw = {args.hw:g} MeV" + (" (OLS)" if args.ols else ""))
     if ext:
         print(f"  extrapolated E_inf = {ext['e_inf']:.4f} +- {ext['sigma']:.4f} MeV")
@@ -153,5 +153,5 @@ def run_triton(args: argparse.Namespace) -> int:
         print(f"  committee std {res['e_nn_committee_std_mev']:.4f} MeV")
     if "c_e" in res:
         print(f"with 3NF contact c_E = {res['c_e']:.4f}: E = {res['e_3nf_mev']:.4f} MeV, "
-              f"r_p = {res['r_p_3nf_fm']:.3f} fm")
+              f"r_p = {res['r_p_3nf_fm']:.3f} fm (at N_max = {nmax[-1]})")
     return 0

@@ -17,8 +17,8 @@ import torch
 
 from nnpot.errors import InputError
 from nnpot.nuclear.ho import HBARC
-from nnpot.nuclear.threebody.interaction import effective_me, momentum_me
-from nnpot.nuclear.threebody.triton import fit_contact, solve_triton, triton_scan
+from nnpot.nuclear.threebody.interaction import momentum_me
+from nnpot.nuclear.threebody.triton import fit_contact, triton_scan
 
 __all__ = ["model_hbar2_m", "model_pmax", "spurious_bound_states", "model_me",
            "model_triton", "B_3H"]
@@ -121,29 +121,38 @@ def model_triton(model, nmax_list: Sequence[int], hw: float, ols: bool = False,
                                precision=precision, log=log)
         out["members"][str(m)] = {"nn_only": [r.as_dict() for r in res],
                                   "extrapolation": ext.as_dict() if ext else None}
+    def best(runs: list, ext: dict | None) -> float:
+        """Extrapolated energy when the sequence is geometric, else the last one."""
+        if ext and math.isfinite(ext["sigma"]):
+            return ext["e_inf"]
+        return runs[-1]["energy"]
+
     central = out["members"][str(members[0])]["nn_only"][-1]
-    nn = [out["members"][str(m)]["nn_only"][-1]["energy"] for m in members]
-    out["e_nn_mev"] = central["energy"]
+    nn = [best(out["members"][str(m)]["nn_only"], out["members"][str(m)]["extrapolation"])
+          for m in members]
+    out["e_nn_mev"] = nn[0]
+    out["e_nn_last_mev"] = central["energy"]
     out["e_nn_committee_std_mev"] = float(np.std(nn, ddof=1)) if len(nn) > 1 else 0.0
     if fit_c_e or c_e:
-        nfit = nmax_list[-1]
-        me = me_cache[members[0]]
-        if ols:
-            me = effective_me(me, nfit, nbig, hw)
         if fit_c_e:
-            c_e = fit_contact(me, nfit, hw, h2m, -B_3H, ols=ols, contact=contact)
+            fit_n = nmax_list[-3:] if len(nmax_list) >= 3 else nmax_list[-1]
+            c_e = fit_contact(me_cache[members[0]], fit_n, hw, h2m, -B_3H, ols=ols,
+                              contact=contact, nbig=nbig)
+            out["c_e_fitted_to"] = ("extrapolated energy of N_max " + str(fit_n)
+                                    if isinstance(fit_n, list) else f"N_max = {fit_n}")
         out["c_e"] = c_e
         out["contact"] = {"lambda_mev": contact[0], "n": contact[1], "f_pi_mev": 92.4,
                           "lambda_chi_mev": 700.0}
         with3 = []
         for m in members:
-            mm = effective_me(me_cache[m], nfit, nbig, hw) if ols else me_cache[m]
-            r = solve_triton(mm, nfit, hw, h2m, ols=ols, c_e=c_e, contact=contact,
-                             precision=precision)
-            out["members"][str(m)]["with_3nf"] = r.as_dict()
-            with3.append(r.energy)
+            res, ext = triton_scan(me_cache[m], nmax_list, hw, h2m, ols=ols, nbig=nbig,
+                                   c_e=c_e, contact=contact, precision=precision)
+            entry = out["members"][str(m)]
+            entry["with_3nf"] = [r.as_dict() for r in res]
+            entry["with_3nf_extrapolation"] = ext.as_dict() if ext else None
+            with3.append(best(entry["with_3nf"], entry["with_3nf_extrapolation"]))
         out["e_3nf_mev"] = with3[0]
-        out["r_p_3nf_fm"] = out["members"][str(members[0])]["with_3nf"]["r_p"]
+        out["r_p_3nf_fm"] = out["members"][str(members[0])]["with_3nf"][-1]["r_p"]
         out["e_3nf_committee_std_mev"] = float(np.std(with3, ddof=1)) if len(with3) > 1 else 0.0
     out["r_p_nn_fm"] = central["r_p"]
     if not math.isfinite(out["e_nn_mev"]):

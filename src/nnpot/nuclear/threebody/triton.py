@@ -119,23 +119,40 @@ def triton_scan(bare_me: dict, nmax_list: Sequence[int], hw: float, hbar2_m: flo
     return results, ext
 
 
-def fit_contact(me: dict, nmax: int, hw: float, hbar2_m: float, target: float,
+def fit_contact(me, nmax, hw: float, hbar2_m: float, target: float,
                 ols: bool = False, contact: tuple[float, int] = (500.0, 2),
-                bracket: tuple[float, float] = (-5.0, 5.0), tol: float = 1e-6) -> float:
-    """c_E such that the ground-state energy at (nmax, hw) equals ``target`` [MeV].
+                bracket: tuple[float, float] = (-5.0, 5.0), tol: float = 1e-6,
+                nbig: int | None = None) -> float:
+    """c_E such that the 3H energy equals ``target`` [MeV].
 
+    ``nmax`` an int: the energy at that N_max. A list of >= 3 N_max: the exponentially
+    extrapolated energy (:mod:`extrapolate`). ``me`` are matrix elements valid for every
+    N_max (bare), or bare ones up to ``nbig`` quanta when ``ols`` (converted per N_max).
     H(c_E) = H_NN + c_E W is linear in c_E; the root is found with Brent's method.
     """
     import scipy.optimize
 
-    basis = build_basis(nmax)
+    nlist = [int(nmax)] if np.isscalar(nmax) else sorted(int(n) for n in nmax)
+    if len(nlist) == 2:
+        raise InputError("give one N_max or at least three (for the extrapolation)")
     b = math.sqrt(hbar2_m / hw)
-    h_nn = assemble(basis, hw, me, oscillator=ols)
-    w = contact_operator(basis, b, 1.0, contact[0], contact[1])
+    systems = []
+    for n in nlist:
+        basis = build_basis(n)
+        m = effective_me(me, n, nbig, hw) if (ols and nbig is not None) else me
+        systems.append((basis, assemble(basis, hw, m, oscillator=ols),
+                        contact_operator(basis, b, 1.0, contact[0], contact[1])))
+    start: dict = {}
 
     def energy(c: float) -> float:
-        ham = JacobiHamiltonian(basis, h_nn + c * w)
-        return ground_state(ham, tol=1e-10).energy - target
+        es = []
+        for i, (basis, h_nn, w) in enumerate(systems):
+            r = ground_state(JacobiHamiltonian(basis, h_nn + c * w), tol=1e-10,
+                             v0=start.get(i))
+            start[i] = r.vector  # warm start for the next c
+            es.append(r.energy)
+        e = es[0] if len(es) == 1 else extrapolate_exponential(nlist, es).e_inf
+        return e - target
 
     lo, hi = bracket
     flo, fhi = energy(lo), energy(hi)
