@@ -184,22 +184,14 @@ def mixed_precision(quick: bool) -> dict:
     return {"rows": rows, "device": "cpu", "threads": torch.get_num_threads()}
 
 
-def fitted_model(quick: bool) -> dict:
-    """Rank table and triton for the shipped fitted model (if it is physical)."""
+def rank_table(pot, mesh, quick: bool) -> dict:
+    """{channel: {method: {rank: rank_report}}} for every np channel with J <= 4."""
     from nnpot.nuclear.channels import np_channels
     from nnpot.nuclear.lowrank import rank_report
-    from nnpot.nuclear.modelfile import load_model, shipped_model_path
-    from nnpot.nuclear.threebody.driver import model_triton, spurious_bound_states
 
-    path = shipped_model_path()
-    if not path.is_file():
-        return {"skipped": "no shipped model"}
-    model = load_model(path)
-    out: dict = {"model": str(path)}
-    k, w = model.mesh()
-    pot = model.members[0]
+    k, w = mesh
     ranks = [2, 4, 8] if quick else [1, 2, 4, 6, 8, 12]
-    table = {}
+    table: dict = {}
     for ch in np_channels(4):
         for method in ("est", "svd"):
             for r in ranks:
@@ -209,7 +201,26 @@ def fitted_model(quick: bool) -> dict:
                 except Exception as exc:  # noqa: BLE001 - recorded, the table goes on
                     rep = {"error": str(exc)}
                 table.setdefault(ch.name, {}).setdefault(method, {})[str(r)] = rep
-    out["rank_table"] = table
+    return table
+
+
+def fitted_model(quick: bool) -> dict:
+    """Rank table and triton for the shipped fitted model (if it is physical), and the rank
+    table of a physical stand-in: regulated one-pion exchange (LO, no contacts)."""
+    from nnpot.nuclear.mesh import default_mesh
+    from nnpot.nuclear.modelfile import load_model, shipped_model_path
+    from nnpot.nuclear.potential import NuclearPotential
+    from nnpot.nuclear.threebody.driver import model_triton, spurious_bound_states
+
+    out: dict = {"ope_lo_rank_table": rank_table(NuclearPotential(pion={"order": "LO"}),
+                                                  default_mesh(48), quick)}
+    path = shipped_model_path()
+    if not path.is_file():
+        out["skipped"] = "no shipped model"
+        return out
+    model = load_model(path)
+    out["model"] = str(path)
+    out["rank_table"] = rank_table(model.members[0], model.mesh(), quick)
     spur = {m: spurious_bound_states(model, m) for m in range(len(model.members))}
     out["spurious_bound_states"] = {str(m): v for m, v in spur.items()}
     if any(spur.values()):

@@ -73,3 +73,32 @@ def test_bad_arguments(ope_model, capsys):
     assert main(["nuclear", "triton", str(ope_model), "--nmax", "a,b", "--hw", "20"]) == 2
     assert main(["nuclear", "export", str(ope_model), "--hw", "-3", "--nmax", "4",
                  "--out", "x.ho"]) == 2
+
+
+def test_model_adapter_gives_coordinate_space_tensor_sign(ope_model):
+    """HO deuteron of the OPE model: same B_d and P_D as nnpot.nuclear.deuteron, and the
+    D wave has the sign of the S wave at large r (eta > 0): the adapter's i^(L-L') flip."""
+    import math
+
+    from nnpot.nuclear.deuteron import deuteron_properties
+    from nnpot.nuclear.export import model_channel_potential
+    from nnpot.nuclear.ho import ho_channel_hamiltonian, ho_radial_r, n_states
+    from nnpot.nuclear.threebody.interaction import momentum_me
+
+    model = load_model(ope_model)
+    ref = deuteron_properties(model.members[0], model.mesh())
+    hw, nmax = 12.0, 60
+    pot = model_channel_potential(model)
+    me = momentum_me(lambda s, j, t, ls: pot(s, j, t, ls) if (s, j, t) == (1, 1, 0) else None,
+                     nmax, hw, model_hbar2_m(), lmax=2)
+    h = ho_channel_hamiltonian(me[(1, 1, 0)], (0, 2), nmax, hw)
+    e, v = np.linalg.eigh(h)
+    c = v[:, 0]
+    n0 = n_states(0, nmax)
+    assert e[0] == pytest.approx(-ref.B_d, abs=2e-3)
+    assert (c[n0:] ** 2).sum() == pytest.approx(ref.P_D, abs=2e-3)
+    b = math.sqrt(2 * model_hbar2_m() / hw)
+    r = np.array([3.0, 5.0])
+    u = sum(c[i] * ho_radial_r(i, 0, r, b) for i in range(n0))
+    w = sum(c[n0 + i] * ho_radial_r(i, 2, r, b) for i in range(n_states(2, nmax)))
+    assert np.all(w / u > 0) and ref.eta > 0

@@ -52,6 +52,14 @@ def model_channel_potential(model, member: int = 0, jmax: int | None = None
     ``f`` returns a block potential (p_out, p_in) -> (nL, nL, n, m) [MeV fm^3] of committee
     ``member`` for the np channel with those quantum numbers, or None beyond the model's
     J_max (V = 0 there). Works with any object that has ``members[k](channel, p1, p2)``.
+
+    Phase convention: the model's partial waves are projections on momentum-space
+    spherical harmonics Y_L(p-hat) (:mod:`nnpot.nuclear.ope`), whose coordinate-space
+    partners are i^L j_L(p r) Y_L(r-hat) (see :func:`nnpot.nuclear.deuteron.r_space`). The HO
+    functions of :mod:`nnpot.nuclear.ho` are real in coordinate space (states without i^L),
+    so the adapter multiplies the L' = L -/+ 2 blocks by i^(L - L') = -1. Diagonal blocks,
+    phase shifts and energies are unchanged; the tensor force then has its coordinate-space
+    sign, which the three-body recoupling (HO brackets) needs.
     """
     from nnpot.nuclear.channels import np_channels
 
@@ -72,8 +80,13 @@ def model_channel_potential(model, member: int = 0, jmax: int | None = None
 
         def block(p_out, p_in):
             with torch.no_grad():
-                return pot(ch, torch.as_tensor(p_out, dtype=torch.float64),
-                           torch.as_tensor(p_in, dtype=torch.float64))
+                v = pot(ch, torch.as_tensor(p_out, dtype=torch.float64),
+                        torch.as_tensor(p_in, dtype=torch.float64))
+            if v.shape[0] == 2:  # i^(L - L') = -1 off the diagonal: to real states
+                v = v.clone()
+                v[0, 1] = -v[0, 1]
+                v[1, 0] = -v[1, 0]
+            return v
 
         return block
 
