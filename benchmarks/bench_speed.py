@@ -351,15 +351,16 @@ def _plot(results: list[dict], path: Path) -> None:
     except ImportError:
         return
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    for dt, mk in (("float32", "o-"), ("float64", "s--")):
-        pts = sorted((r["n_atoms"], r["ef_us"], r["peak_rss_mb"]) for r in results
-                     if r["engine"] == "nnpot" and r.get("dtype") == dt and "spec" not in r
-                     and "error" not in r and r.get("desc", True))
+    for dt, mk, col in (("float32", "o", "C0"), ("float64", "s", "C1")):
+        pts = sorted((r["n_atoms"], r["ef_us"], r["ef_cpu_us"], r["peak_rss_mb"])
+                     for r in results if r["engine"] == "nnpot" and r.get("dtype") == dt
+                     and "spec" not in r and "error" not in r and r.get("desc", True))
         if pts:
-            n, t, m = zip(*pts, strict=True)
-            ax1.loglog(n, t, mk, label=f"nnpot {dt}")
-            ax2.loglog(n, m, mk, label=f"nnpot {dt}")
-    ax1.axhspan(*N2P2_REF_US, color="grey", alpha=0.3, label="n2p2 (issue 4 figure)")
+            n, t, c, m = zip(*pts, strict=True)
+            ax1.loglog(n, c, mk + "-", color=col, label=f"nnpot {dt}, CPU time")
+            ax1.loglog(n, t, mk + ":", color=col, alpha=0.4, label=f"nnpot {dt}, wall")
+            ax2.loglog(n, m, mk + "-", color=col, label=f"nnpot {dt}")
+    ax1.axhspan(*N2P2_REF_US, color="grey", alpha=0.3, label="n2p2, 2 threads (quoted)")
     ax1.set(xlabel="atoms", ylabel="energy + forces [µs/atom]", title="time per atom")
     ax2.set(xlabel="atoms", ylabel="peak RSS [MB]", title="peak memory (whole process)")
     for ax in (ax1, ax2):
