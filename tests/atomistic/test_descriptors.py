@@ -136,6 +136,21 @@ def test_factorised_route_all_degrees_three_elements(zetas):
     assert close(g_fast, g_ref, 1e-10)
 
 
+def test_batched_jacobian_matches_one_backward_per_feature():
+    """is_grads_batched (vmap over the hand-written backwards) = one backward per feature."""
+    spec = DescriptorSpec(cutoff=3.2, **MIXED)
+    species, i, j, rij, _ = pair_list(random_molecule(3), spec.cutoff)
+    rij = rij.detach().requires_grad_(True)
+    g = SymmetryFunctions(spec)(species, i, j, rij)
+    n, nf = g.shape
+    eye = torch.eye(nf, dtype=g.dtype).unsqueeze(1).expand(nf, n, nf)
+    loop = torch.stack([torch.autograd.grad(g, rij, grad_outputs=eye[f], retain_graph=True)[0]
+                        for f in range(nf)])
+    batched, = torch.autograd.grad(g, rij, grad_outputs=eye, is_grads_batched=True)
+    assert loop.abs().max() > 0.1
+    assert close(batched, loop, 1e-12)
+
+
 def test_periodic_cell_has_self_images_and_repeated_neighbours():
     atoms = small_triclinic_cell(4)
     _, i, j, _, _ = pair_list(atoms, 2.8)

@@ -287,21 +287,18 @@ class SlotSums(torch.autograd.Function):
             d_dsq = rij.new_zeros((n, E, C))
         if C and d_mom is None:
             d_mom = rij.new_zeros((n, E, C, kernel.tables.n_top))
-        graph = torch.is_grad_enabled()  # double backward: stay out of place
-        grads = [] if graph else torch.zeros_like(rij)
+        # out of place throughout: double backward and batched grads (vmap) need it
+        grads = []
         for c0, c1, p0, p1, slot, K, inv in layout.chunks:
             B = c1 - c0
             x = _gather(rij, p0, p1, inv, kernel.rc)
             dx = kernel.sums_backward(x, B, layout.blocks(B, K), d_rad[c0:c1],
                                       d_dsq[c0:c1] if C else None,
-                                      d_mom[c0:c1] if C else None).index_select(1, slot)
-            if graph:
-                grads.append(dx)
-            else:
-                grads[p0:p1] = dx.t()
-        if graph:
-            return (torch.cat(grads, 1).t() if grads else torch.zeros_like(rij)), None, None
-        return grads, None, None
+                                      d_mom[c0:c1] if C else None)
+            grads.append(dx.index_select(1, slot))
+        if not grads:
+            return torch.zeros_like(rij), None, None
+        return torch.cat(grads, 1).t().contiguous(), None, None
 
 
 def _gather(rij, p0, p1, inv, far):

@@ -190,8 +190,15 @@ def _backward(rij, meta, d_out):
     g_a = torch.zeros_like(a)
     g_v = torch.zeros_like(rijT)
 
+    inplace = [not grad_mode]
+
     def acc(buf, idx, src):
-        return buf.index_add(1, idx, src) if grad_mode else buf.index_add_(1, idx, src)
+        if inplace[0]:
+            try:
+                return buf.index_add_(1, idx, src)
+            except RuntimeError:  # batched grads (vmap) cannot write into a plain buffer
+                inplace[0] = False
+        return buf.index_add(1, idx, src)
 
     for q0, q1 in meta["edges"]:
         p1, p2 = _triplets(meta, q0, q1, rijT)
