@@ -4,8 +4,14 @@ Three committees are trained on the same 41 dimers (+ the isolated atom, 0 eV) o
 Tang–Toennies (2003) reference potential (``nnpot.data.rare_gas``; argon: 3–5 Å):
 
 1. ``short-range``: the Behler–Parrinello network alone (cutoff 1.6 Rₑ, 6 Å for argon);
-2. ``tabulated C6``: the network + a damped −C6/r⁶ tail with C6 from the built-in table;
-3. ``learned C6``: the same tail with C6 learned jointly (one C6 per committee member).
+2. ``tabulated C6``: the network + a Tang–Toennies-damped −C6/r⁶ − C8/r⁸ tail
+   (``nnpot.atomistic.tails``) with C6, C8 from the built-in table (TT2003 for rare gases);
+3. ``learned C6``: the same tail with C6 and C8 learned jointly with the network, one set
+   per committee member, each starting from its own draw of a ~20 % prior around the table
+   (an anchored ensemble): if the data cannot pin C6 down, the members keep that spread.
+
+Energies are interaction energies: the isolated atom is 0 eV, and an atom without
+neighbours inside the cutoff gets exactly its reference energy, so E → 0 as r → ∞.
 
 They are asked for the interaction energy at the test distances (argon: 7–12 Å, beyond the
 network's cutoff). The script prints, per model, the log–log slope of |E| over the test
@@ -13,7 +19,8 @@ window (reference: the Tang–Toennies curve's own slope, ≈ −6.2 for argon, 
 ratio E/E_ref at 10 Å·(Rₑ/Rₑ(Ar)) and at the window centre, the committee spread, the
 training RMSE, the learned C6 ± its committee spread, and the out-of-domain flag of the
 short-range model (a descriptor-space check that does not rely on the committee). It
-writes ``dimer_<gas>.png`` (log|E| vs log r with ±σ bands) and ``dimer_<gas>.json``.
+writes ``dimer_<gas>.png`` (log|E| vs log r with ±σ bands), ``dimer_<gas>.json`` and the
+three models ``dimer_<gas>_<model>.nnp``.
 
 Run:  python examples/dimer_extrapolation.py [--gas Ar] [--out OUT] [--quick]
 Units: eV, Å, eV·Å⁶.
@@ -163,8 +170,9 @@ def main(out_dir, gas: str = "Ar", quick: bool = False, seed: int = 0) -> dict:
         for kind in MODELS:
             t1 = time.perf_counter()
             cfg = make_config(gas, kind, s, seed)
-            res = fit(cfg, Path(tmp) / f"{kind.replace(' ', '_')}.nnp", data=str(train_file),
-                      progress=False)
+            slug = kind.replace(" ", "_")
+            res = fit(cfg, out_dir / f"dimer_{gas}_{slug}.nnp", data=str(train_file),
+                      run_dir=Path(tmp) / slug, progress=False)
             model = res.model.eval()
             e_test = dimer_energies(model, gas, r_test)
             e_train = dimer_energies(model, gas, r_train)
