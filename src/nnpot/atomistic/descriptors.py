@@ -25,6 +25,11 @@ Cutoff functions, x = r / r_c, f_c = 0 for x ≥ 1:
 
 Feature columns: radial block first, ordered [neighbour element][radial parameter]; then the
 angular block ordered [unordered element pair (a ≤ b, lexicographic)][angular parameter].
+
+Implementation: ``descriptors_ref`` (slow loops, the test oracle), ``descriptors_fast``
+(dispatch and the G5 moment contraction), ``descriptors_moments`` (padded-slot sums with a
+hand-written chunked backward), ``descriptors_triplets`` (G4 / non-integer-ζ G5 on explicit
+triplets), ``descriptors_n2p2`` (n2p2 input.nn parser).
 """
 
 from __future__ import annotations
@@ -264,7 +269,8 @@ class SymmetryFunctions(torch.nn.Module):
     Pair-list contract: full list (both directions), sorted by centre i, r_ij = r_j - r_i
     (+ shift·cell) in Å, only |r_ij| < cutoff, no zero-shift self pair. G2 and integer-ζ G5
     use the factorised moment route (O(neighbours) per atom); G4 and non-integer-ζ G5 use
-    explicit neighbour triplets. Differentiable in r_ij (forces, stress, double backward).
+    explicit neighbour triplets. Differentiable in r_ij (forces, stress, double backward,
+    batched grads via ``is_grads_batched``); memory O(pairs) however large the system.
     """
 
     def __init__(self, spec: DescriptorSpec):
