@@ -114,8 +114,11 @@ def pair_vectors(
     j: torch.Tensor, shifts: torch.Tensor,
 ) -> torch.Tensor:
     """r_ij = r_j − r_i + S_ij·h_b (Å), differentiable in positions and cell."""
-    shift_vec = torch.einsum("pk,pkl->pl", shifts, cell[batch[i]])
-    return positions[j] - positions[i] + shift_vec
+    if cell.shape[0] == 1:  # one structure (MD, calculators): no per-pair cell gather
+        shift_vec = shifts @ cell[0]
+    else:
+        shift_vec = torch.einsum("pk,pkl->pl", shifts, cell[batch[i]])
+    return positions.index_select(0, j) - positions.index_select(0, i) + shift_vec
 
 
 def strained(
