@@ -40,9 +40,14 @@ def scaled_features(model: NNP, g: torch.Tensor, species: torch.Tensor) -> np.nd
 
 
 def fit_domain(model: NNP, prepared) -> DescriptorDomain:
+    """Domain of the training atoms that have neighbours: an isolated-atom reference
+    structure (all-zero descriptors) in the data must not make isolated atoms, or far
+    dimers, look in-domain."""
     g = torch.cat([p.g for p in prepared])
     sp = torch.cat([p.species for p in prepared])
-    return DescriptorDomain().fit(scaled_features(model, g, sp), sp.numpy())
+    keep = g.abs().sum(1) > 0
+    return DescriptorDomain().fit(scaled_features(model, g[keep], sp[keep]),
+                                  sp[keep].numpy())
 
 
 def sigmas(preds: Sequence[dict], frames: Sequence[Frame]):
