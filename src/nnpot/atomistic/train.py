@@ -260,29 +260,38 @@ def batch_loss(model: NNP, items: Sequence[Prepared], counts: torch.Tensor,
 
 
 def validation_errors(model: NNP, prepared: Sequence[Prepared], chunk: int = 16) -> dict:
-    """Committee-mean RMSE of energy per atom (meV/atom) and forces (meV/Å)."""
+    """Committee-mean RMSE of energy per atom (meV/atom) and forces (meV/Å); with the
+    aleatoric head also ``energy_nll``, the mean Gaussian NLL of the energy per atom
+    ½ log(2π v) + err²/(2 v), v = ⟨Σ_i v_i⟩_members / N² (eV/atom units, natural log)."""
     if not prepared:
         return {}
-    e_err, f_err = [], []
+    e_err, f_err, nll = [], [], []
     for start in range(0, len(prepared), chunk):
         items = prepared[start:start + chunk]
-        energy, forces, _, _ = predict_prepared(model, items, create_graph=False)
+        energy, forces, _, log_var = predict_prepared(model, items, create_graph=False)
         for s, p in enumerate(items):
             if p.energy is not None:
                 e_err.append(float(energy[:, s].detach().mean() - p.energy) / len(p.species))
+                if log_var is not None:
+                    v = float(log_var[:, s].detach().exp().mean()) / len(p.species) ** 2
+                    nll.append(0.5 * (math.log(2 * math.pi * v) + e_err[-1] ** 2 / v))
             if p.forces is not None:
                 f_err.append((forces[s].mean(0) - p.forces).detach().reshape(-1).numpy())
     out = {}
     if e_err:
         out["energy_rmse_mev_atom"] = 1000 * float(np.sqrt(np.mean(np.square(e_err))))
+    if nll:
+        out["energy_nll"] = float(np.mean(nll))
     if f_err:
         out["forces_rmse_mev_ang"] = 1000 * float(np.sqrt(np.mean(np.concatenate(f_err) ** 2)))
     return out
 
 
-def _val_loss(v: dict, scales: dict) -> float:
+def _val_loss(v: dict, scales: dict, nll: bool = False) -> float:
     loss = 0.0
-    if "energy_rmse_mev_atom" in v:
+    if nll and "energy_nll" in v:  # the training objective's energy term, in units of σ_E
+        loss += v["energy_nll"] - 0.5 * math.log(2 * math.pi * scales["energy"] ** 2)
+    elif "energy_rmse_mev_atom" in v:
         loss += (v["energy_rmse_mev_atom"] / 1000 / scales["energy"]) ** 2
     if "forces_rmse_mev_ang" in v:
         loss += (v["forces_rmse_mev_ang"] / 1000 / scales["forces"]) ** 2
@@ -382,6 +391,10 @@ def train(model: NNP, train_prep: Sequence[Prepared], valid_prep: Sequence[Prepa
             model.tail.on_epoch(epoch, cfg.epochs)  # e.g. hold learned C6 during warm-up
         total = 0.0
         nll = model.aleatoric and epoch >= aleatoric_start
+        if model.aleatoric and epoch == aleatoric_start and epoch > 0:
+            # the variance head learns only from here on: a best state kept from the MSE
+            # warm-up would carry an untrained head, so selection restarts now
+            state["best_loss"], state["best_epoch"] = math.inf, epoch
         for start in range(0, n_train, cfg.batch_size):
             idx = perm[start:start + cfg.batch_size]
             items = [train_prep[k] for k in idx]
@@ -395,7 +408,7 @@ def train(model: NNP, train_prep: Sequence[Prepared], valid_prep: Sequence[Prepa
             total += float(loss.detach().sum()) * len(idx)
         val = validation_errors(model, valid_prep) if valid_prep else {}
         train_err = validation_errors(model, train_prep[: min(len(train_prep), 64)])
-        vloss = _val_loss(val, scales) if val else total / n_train
+        vloss = _val_loss(val, scales, nll) if val else total / n_train
         state["epoch"] = epoch + 1
         state["elapsed"] = time.perf_counter() - t_start
         rec = {"epoch": epoch + 1, "lr": lr, "train_loss": total / n_train / m,
@@ -412,7 +425,8 @@ def train(model: NNP, train_prep: Sequence[Prepared], valid_prep: Sequence[Prepa
             fh.write(json.dumps(rec) + "\n")
         if log:
             log(rec)
-        stop = (epoch + 1 - state["best_epoch"] >= cfg.patience or
+        warming = model.aleatoric and epoch + 1 < aleatoric_start  # no early stop yet
+        stop = (epoch + 1 - state["best_epoch"] >= cfg.patience and not warming or
                 (cfg.max_time is not None and state["elapsed"] >= cfg.max_time))
         if stop:
             state["stopped_early"] = True
