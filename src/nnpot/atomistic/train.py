@@ -136,25 +136,18 @@ def fit_statistics(model: NNP, prepared: Sequence[Prepared], frames: Sequence[Fr
 
 
 def _collate(items: Sequence[Prepared], dtype):
-    offs, g, sp, jac, ii, jj, rij, bidx = 0, [], [], [], [], [], [], []
-    for s, p in enumerate(items):
-        g.append(p.g)
-        sp.append(p.species)
-        jac.append(p.jac)
-        ii.append(p.i + offs)
-        jj.append(p.j + offs)
-        rij.append(p.rij)
-        bidx.append(torch.full((len(p.species),), s, dtype=torch.int64))
-        offs += len(p.species)
-    return (torch.cat(g).to(dtype), torch.cat(sp), torch.cat(jac).to(dtype), torch.cat(ii),
-            torch.cat(jj), torch.cat(rij).to(dtype), torch.cat(bidx))
+    """Descriptors, species and structure index of a mini-batch (the pair Jacobians stay
+    per structure: concatenating them would copy the largest arrays every step)."""
+    bidx = [torch.full((len(p.species),), s, dtype=torch.int64) for s, p in enumerate(items)]
+    return (torch.cat([p.g for p in items]).to(dtype), torch.cat([p.species for p in items]),
+            torch.cat(bidx))
 
 
 def predict_prepared(model: NNP, items: Sequence[Prepared], create_graph: bool):
     """Per-member energies (M, B), forces list of (M, n_s, 3), stresses (M, B, 3, 3) and
     log aleatoric variance (M, B) or None, from precomputed descriptors."""
     dtype = model.e_ref.dtype
-    g, sp, jac, i, j, rij, bidx = _collate(items, dtype)
+    g, sp, bidx = _collate(items, dtype)
     g = g.detach().requires_grad_(True)
     # member-expanded inputs: ∂(Σ_m E_m)/∂X[m] is member m's own gradient
     inputs = [(idx, x.unsqueeze(0).expand(model.n_members, -1, -1))
@@ -178,17 +171,16 @@ def predict_prepared(model: NNP, items: Sequence[Prepared], create_graph: bool):
         full = torch.zeros(model.n_members, len(idx), g.shape[1], dtype=dtype)
         full = full.index_copy(2, cols, block)
         dedg = dedg.index_copy(1, idx, full)
-    forces, dedr = forces_from_jacobian(dedg, jac, i, j, g.shape[0])
-    virial = torch.zeros(model.n_members, n_b, 3, 3, dtype=dtype)
-    virial = virial.index_add(1, bidx[i], torch.einsum("pa,mpb->mpab", rij, dedr))
-    f_list, start = [], 0
-    for p in items:
+    f_list, virial, start = [], [], 0
+    for s, p in enumerate(items):  # F_m = contraction of ∂E_m/∂G with each pair Jacobian
         n = len(p.species)
-        f = forces[:, start:start + n]
+        f, dedr = forces_from_jacobian(dedg[:, start:start + n], p.jac, p.i, p.j, n)
+        virial.append(torch.einsum("pa,mpb->mab", p.rij, dedr))
         if tail_f is not None:
-            f = f + tail_f[len(f_list)]
+            f = f + tail_f[s]
         f_list.append(f)
         start += n
+    virial = torch.stack(virial, 1)
     vols = torch.tensor([p.volume if p.volume > 0 else 1.0 for p in items], dtype=dtype)
     stress = 0.5 * (virial + virial.transpose(2, 3)) / vols[None, :, None, None]
     if tail_s is not None:

@@ -39,13 +39,15 @@ def scaled_features(model: NNP, g: torch.Tensor, species: torch.Tensor) -> np.nd
             model.feature_std[sp].double().cpu()).numpy()
 
 
-def fit_domain(model: NNP, prepared) -> DescriptorDomain:
+def fit_domain(model: NNP, prepared) -> DescriptorDomain | None:
     """Domain of the training atoms that have neighbours: an isolated-atom reference
     structure (all-zero descriptors) in the data must not make isolated atoms, or far
     dimers, look in-domain."""
     g = torch.cat([p.g for p in prepared])
     sp = torch.cat([p.species for p in prepared])
     keep = g.abs().sum(1) > 0
+    if int(keep.sum()) < 2:  # no atom has neighbours: nothing to describe
+        return None
     return DescriptorDomain().fit(scaled_features(model, g[keep], sp[keep]),
                                   sp[keep].numpy())
 

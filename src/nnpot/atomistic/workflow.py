@@ -155,7 +155,8 @@ def fit(cfg: FitConfig, out: str | Path, data: str | None = None, run_dir: str |
 def build_uq(model: NNP, train_prep, valid_frames: Sequence[Frame]) -> dict:
     """Out-of-domain statistics of the training descriptors and, for models with σ
     (committee or aleatoric head), recalibration factors from the validation split."""
-    uq = {"domain": fit_domain(model, train_prep).to_dict()}
+    domain = fit_domain(model, train_prep)
+    uq = {} if domain is None else {"domain": domain.to_dict()}
     if (model.n_members > 1 or model.aleatoric) and len(valid_frames) >= 2:
         uq.update(fit_recalibration(predict_frames(model, valid_frames), valid_frames))
     return uq
