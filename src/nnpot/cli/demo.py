@@ -19,6 +19,7 @@ def register(sub) -> None:
     p.add_argument("--train-time", type=float, default=200.0,
                    help="training budget in seconds (default 200)")
     p.add_argument("--md-steps", type=int, default=100)
+    p.add_argument("--data", help="water data to train on (default: the shipped GFN2-xTB set)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
@@ -40,7 +41,7 @@ def water_section(args, out: Path, summary: dict) -> None:
     from nnpot.plotting.atomistic import energy_conservation, learning_curve, parity
     from nnpot.plotting.atomistic import rdf as plot_rdf
 
-    data = data_path("water_xtb")
+    data = Path(args.data) if args.data else data_path("water_xtb")
     print(f"[1/5] training a BP potential on {data.name} (GFN2-xTB water, shipped) "
           f"for at most {args.train_time:.0f} s ...", flush=True)
     cfg = FitConfig()
