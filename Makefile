@@ -5,6 +5,8 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 THREADS ?= 2
+# OpenMP threads that spin while they wait cost 30x on a busy machine: let them sleep
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: install demo test bench lint clean help
 
