@@ -137,3 +137,56 @@ def test_bad_inputs_raise_input_errors():
         d_optimal(np.ones((3, 2)), 1, prior=np.ones((4, 3)))
     with pytest.raises(InputError):
         farthest_point(np.ones((3, 2)), 1, start=5)
+
+
+def _tiny_committee():
+    import torch
+
+    from nnpot.atomistic.descriptors import default_spec
+    from nnpot.atomistic.model import NNP
+
+    torch.manual_seed(0)
+    model = NNP(default_spec(["Cu"], cutoff=4.0), hidden=(6, 5), n_members=3, seed=1)
+    with torch.no_grad():
+        model.feature_mean.normal_(0.0, 0.3)
+        model.feature_std.uniform_(0.5, 2.0)
+    return model
+
+
+def _cu(rattle_seed, a=3.61):
+    from ase.build import bulk
+
+    atoms = bulk("Cu", "fcc", a=a, cubic=True).repeat((2, 1, 1))
+    atoms.rattle(0.05, seed=rattle_seed)
+    return atoms
+
+
+def test_choose_batch_skips_what_is_labelled_and_matches_the_trigger():
+    from nnpot.active.features import choose_batch, max_force_deviation
+    from nnpot.atomistic.calculator import NNPCalculator
+
+    model = _tiny_committee()
+    known, new = _cu(1), _cu(2, a=3.75)
+    pool = [known.copy(), known.copy(), new]
+    # a structure already labelled (and its copies) carries no information: both
+    # information-based criteria pick the new one
+    for method in ("d_optimal", "farthest_point"):
+        assert choose_batch(method, model, pool, 1, labelled=[known]).tolist() == [2]
+    # disagreement: σ_max equals the calculator's trigger, the largest is picked first
+    sig = max_force_deviation(model, pool)
+    for a, s in zip(pool, sig, strict=True):
+        a = a.copy()
+        a.calc = NNPCalculator(model)
+        a.get_potential_energy()
+        assert s == pytest.approx(a.calc.results["max_force_deviation"], rel=1e-10)
+    assert choose_batch("disagreement", model, pool, 1).tolist() == [int(np.argmax(sig))]
+    assert choose_batch("disagreement", None, pool, 2, sigmas=[0.1, 0.3, 0.2]).tolist() == [1, 2]
+    # random: reproducible by seed, distinct indices, never more than the pool
+    r = choose_batch("random", None, list(range(10)), 4, seed=[3, 1])
+    assert r.tolist() == choose_batch("random", None, list(range(10)), 4, seed=[3, 1]).tolist()
+    assert len(set(r.tolist())) == 4 and r.max() < 10
+    assert choose_batch("random", None, pool, 5).tolist() == [0, 1, 2]
+    with pytest.raises(InputError, match="selection method"):
+        choose_batch("uncertainty", model, pool, 1)
+    with pytest.raises(InputError, match="committee model"):
+        choose_batch("d_optimal", None, pool, 1)

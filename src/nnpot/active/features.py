@@ -14,6 +14,9 @@ the Gauss–Newton (Fisher) information of energy labels for the last layer (cf.
 
 ``descriptor`` (farthest-point): the mean scaled symmetry-function vector per element,
 concatenated (zero for an absent element).
+
+:func:`choose_batch` turns these features (or the committee's force deviation) into the
+batch a ``[select] method`` picks; the loop and the label-efficiency benchmark share it.
 """
 
 from __future__ import annotations
@@ -25,11 +28,14 @@ import torch
 from ase import Atoms
 from ase.data import atomic_numbers
 
+from nnpot.active.select import d_optimal, farthest_point, max_disagreement
 from nnpot.atomistic.model import NNP
 from nnpot.atomistic.neighbors import make_batch, pair_vectors
 from nnpot.errors import InputError
 
-__all__ = ["structure_features"]
+__all__ = ["METHODS", "choose_batch", "max_force_deviation", "structure_features"]
+
+METHODS = ("d_optimal", "disagreement", "farthest_point", "random")
 
 
 @torch.no_grad()
@@ -73,3 +79,55 @@ def structure_features(model: NNP, structures: Sequence[Atoms], kind: str = "las
     if not out:
         return np.zeros((0, 0))
     return np.concatenate(out, axis=0)
+
+
+def max_force_deviation(model: NNP, structures: Sequence[Atoms]) -> np.ndarray:
+    """The committee's σ_max = max_i sqrt(mean_m |F_m,i − F̄_i|²) per structure (eV/Å),
+    the watchdog's trigger (:mod:`nnpot.active.explore`)."""
+    from nnpot.atomistic.data import Frame
+    from nnpot.atomistic.workflow import predict_frames
+
+    frames = [Frame(a.numbers, a.positions, np.asarray(a.cell[:]), np.asarray(a.pbc))
+              for a in structures]
+    preds = predict_frames(model, frames, stress=False)
+    return np.array([p.get("max_force_deviation", 0.0) for p in preds])
+
+
+def choose_batch(method: str, model: NNP | None, pool: Sequence[Atoms], budget: int,
+                 sigmas=None, labelled: Sequence[Atoms] = (), seed=0) -> np.ndarray:
+    """Indices of ``pool`` to label, at most ``budget`` of them (a ``[select] method``).
+
+    - ``"disagreement"``: the largest ``sigmas`` (σ_max in eV/Å; computed with ``model``
+      by :func:`max_force_deviation` when not given);
+    - ``"d_optimal"``: greedy D-optimal on last-layer features, the information matrix
+      starting from the ``labelled`` structures' features (+ 10⁻⁶ I);
+    - ``"farthest_point"``: farthest-point sampling on descriptor features, distances to
+      the ``labelled`` structures included;
+    - ``"random"``: uniform without replacement, ``numpy.random.default_rng(seed)``.
+
+    A pool no larger than the budget is taken whole.
+    """
+    if method not in METHODS:
+        raise InputError(f"unknown selection method {method!r}; use one of {METHODS}")
+    if int(budget) != budget or budget < 0:
+        raise InputError(f"the batch budget must be a non-negative integer, got {budget!r}")
+    if not len(pool) or budget == 0:
+        return np.zeros(0, dtype=np.intp)
+    if len(pool) <= budget:
+        return np.arange(len(pool), dtype=np.intp)
+    if method == "random":
+        rng = np.random.default_rng(seed)
+        return np.sort(rng.choice(len(pool), size=int(budget), replace=False)).astype(np.intp)
+    if model is None and not (method == "disagreement" and sigmas is not None):
+        raise InputError(f"selection method {method!r} needs the committee model")
+    if method == "disagreement":
+        s = max_force_deviation(model, pool) if sigmas is None else np.asarray(sigmas, float)
+        if s.shape != (len(pool),):
+            raise InputError(f"need one σ per pool structure ({len(pool)}), got {s.shape}")
+        return max_disagreement(s, int(budget))
+    kind = "last_layer" if method == "d_optimal" else "descriptor"
+    phi = structure_features(model, pool, kind)
+    ref = structure_features(model, labelled, kind) if len(labelled) else None
+    if method == "d_optimal":
+        return d_optimal(phi, int(budget), prior=1e-6 if ref is None else ref, ridge=1e-6)
+    return farthest_point(phi, int(budget), reference=ref)

@@ -33,7 +33,7 @@ import numpy as np
 
 from nnpot.active.execute import label_many
 from nnpot.active.explore import Watchdog, run_walker
-from nnpot.active.features import structure_features
+from nnpot.active.features import choose_batch
 from nnpot.active.oracle import (
     EMTOracle,
     FlakyOracle,
@@ -44,7 +44,6 @@ from nnpot.active.oracle import (
     structure_hash,
 )
 from nnpot.active.retrain import thresholds, train_committee
-from nnpot.active.select import d_optimal, farthest_point, max_disagreement
 from nnpot.active.settings import ActiveConfig
 from nnpot.active.store import RunState, Store
 from nnpot.atomistic.data import read_atoms
@@ -316,23 +315,16 @@ class ActiveLearning:
             self._next_iteration()
 
     def choose(self, pool, budget: int, k: int) -> set[int]:
-        """Indices of ``pool`` to label (``[select] method``)."""
+        """Indices of ``pool`` to label (``[select] method``, see
+        :func:`nnpot.active.features.choose_batch`)."""
         method = self.cfg.select.method
         if not pool or budget <= 0:
             return set()
-        if method == "disagreement" or len(pool) <= budget:
-            return set(max_disagreement([a.info["sigma"] for a in pool], budget).tolist())
-        if method == "random":
-            rng = np.random.default_rng(_seed(self.cfg.seed, k, 17))
-            return set(rng.choice(len(pool), size=budget, replace=False).tolist())
-        model, _ = self.model(self.state.paths["model"])
-        kind = "last_layer" if method == "d_optimal" else "descriptor"
-        phi = structure_features(model, pool, kind)
-        ref = structure_features(model, self.store.labelled_atoms(), kind)
-        if method == "d_optimal":
-            idx = d_optimal(phi, budget, prior=ref, ridge=1e-6)
-        else:
-            idx = farthest_point(phi, budget, reference=ref)
+        needs_model = method in ("d_optimal", "farthest_point") and len(pool) > budget
+        model = self.model(self.state.paths["model"])[0] if needs_model else None
+        labelled = self.store.labelled_atoms() if needs_model else ()
+        idx = choose_batch(method, model, pool, budget, sigmas=[a.info["sigma"] for a in pool],
+                           labelled=labelled, seed=_seed(self.cfg.seed, k, 17))
         return set(idx.tolist())
 
     def _summarise(self, k: int, metrics: dict | None, header: dict | None) -> None:

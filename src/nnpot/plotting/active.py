@@ -63,3 +63,37 @@ def active_summary(history: list[dict], out) -> Path:
     fig.suptitle("active learning")
     fig.subplots_adjust(wspace=0.45)
     return _save(fig, out)
+
+
+METHOD_STYLE = {"random": ("tab:gray", "o"), "disagreement": ("tab:orange", "s"),
+                "d_optimal": ("tab:blue", "D"), "farthest_point": ("tab:green", "^")}
+
+
+def learning_curves(curves: dict[str, list[dict]], out, title: str = "",
+                    target: float | None = None) -> Path:
+    """Test force RMSE (meV/Å) against labelled structures, one colour per selection
+    method: every seed thin, the mean over seeds thick. ``curves[method]`` is a list (one
+    per seed) of ``{"labels": [...], "forces_rmse_mev_ang": [...]}``; ``target`` draws
+    random sampling's final error as a horizontal line."""
+    fig, ax = plt.subplots(figsize=(6.0, 4.2))
+    for method, runs in curves.items():
+        color, marker = METHOD_STYLE.get(method, (None, "o"))
+        for run in runs:
+            ax.plot(run["labels"], run["forces_rmse_mev_ang"], "-", color=color, lw=0.7,
+                    alpha=0.45)
+        n = min(len(r["labels"]) for r in runs)
+        if n and all(r["labels"][:n] == runs[0]["labels"][:n] for r in runs):
+            mean = [sum(r["forces_rmse_mev_ang"][i] for r in runs) / len(runs)
+                    for i in range(n)]
+            ax.plot(runs[0]["labels"][:n], mean, marker + "-", color=color, lw=2, ms=4,
+                    label=f"{method} (mean of {len(runs)})")
+    if target is not None:
+        ax.axhline(target, color="k", ls=":", lw=1, label="random: final error")
+    ax.set_xlabel("labelled structures")
+    ax.set_ylabel("test force RMSE (meV/Å)")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _save(fig, out)

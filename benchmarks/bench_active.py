@@ -1,0 +1,369 @@
+"""Label efficiency of active learning: labels needed to reach a test-set force error.
+
+Pool-based protocol (the same for every selection method, so only the choice differs):
+
+1. A pool of unlabelled MD frames is sampled once per system (below) and labelled once by
+   the oracle through :func:`nnpot.active.label_many` (a local process pool); a method
+   only *sees* a label when it selects that frame, and "labels" counts those.
+2. Each run starts from ``initial`` frames drawn at random from the pool (the same frames
+   for every method with the same seed), trains a committee with the loop's own
+   :func:`nnpot.active.retrain.train_committee` (bootstrap members, stable hash split for
+   validation: validation labels count as labels), and then repeats ``iterations`` times:
+   choose ``batch`` new frames among the unlabelled ones with
+   :func:`nnpot.active.features.choose_batch`, add their labels, retrain warm-started
+   from the previous committee, and evaluate the force RMSE on a fixed held-out test set.
+3. Methods: ``random`` (uniform sampling of MD frames: the baseline), ``disagreement``
+   (largest committee force deviation σ_max, the watchdog's trigger) and ``d_optimal``
+   (greedy D-optimal design on last-layer features, information matrix starting from the
+   labelled frames).
+
+Figure of merit: ``labels_to_random_final`` — the first label count at which a run's test
+force RMSE is at or below random sampling's final error (mean over seeds); the goal is at
+most half of random's final label count.
+
+Systems:
+
+- ``copper_emt`` — ASE EMT. Pool: Langevin MD (2 fs, 0.02 fs⁻¹) of a 32-atom fcc cell, the
+  same with a vacancy, and (111) and (100) 3×3×4 slabs, each at 300, 600, 900, 1200 K;
+  frames 50 fs apart after 0.4 ps. Test: the MD, vacancy and surface frames of the shipped
+  ``cu_emt`` set (108-atom bulk, 107-atom vacancy cells, 45-atom slabs; independent MD).
+- ``water_xtb`` — GFN2-xTB (tblite). Pool: water clusters of 2–12 molecules (xTB takes
+  ~0.01–0.1 s each here, a 32-molecule periodic box ~20 s, so the benchmark uses clusters
+  only), MD with the flexible sampling force field of ``nnpot.data.water_xtb`` at
+  250–450 K, frames 50 fs apart after 1 ps. Test: the cluster and monomer frames of the
+  shipped ``water_xtb`` set (2–20 molecules) when it exists, else clusters from independent
+  trajectories made here.
+
+Run: ``python benchmarks/bench_active.py [--quick]`` (or through ``benchmarks/run.py``).
+Writes ``active.json``, ``active_<system>.json`` and ``active_<system>.png`` to the output
+folder. Units: force RMSE in meV/Å, energy RMSE in meV/atom, times in s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+METHODS = ("random", "disagreement", "d_optimal")
+
+TRAINING = {"epochs": 60, "batch_size": 4, "lr": 0.01, "lr_final": 0.001, "patience": 1000}
+SYSTEMS = {
+    "copper_emt": {"model": {"committee": 4, "cutoff": 5.0, "hidden": [16, 16]},
+                   "training": TRAINING, "retrain_epochs": 30, "initial": 8, "batch": 16},
+    "water_xtb": {"model": {"committee": 4, "cutoff": 5.0, "hidden": [16, 16]},
+                  "training": TRAINING, "retrain_epochs": 30, "initial": 8, "batch": 8},
+}
+FULL = {"seeds": (0, 1, 2), "iterations": 7, "systems": ("copper_emt", "water_xtb")}
+QUICK = {"seeds": (0, 1), "iterations": 4, "systems": ("copper_emt", "water_xtb")}
+WORKERS = 2
+
+
+# --- pools and test sets ----------------------------------------------------------------
+def _md_frames(atoms, calc, temperature: float, rng, equil: int, n: int, stride: int,
+               dt_fs: float = 2.0):
+    from ase import units
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import Stationary, thermalize_momenta
+
+    atoms = atoms.copy()
+    atoms.calc = calc
+    thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
+    Stationary(atoms)
+    dyn = Langevin(atoms, dt_fs * units.fs, temperature_K=temperature,
+                   friction=0.02 / units.fs, rng=rng, fixcm=False)
+    dyn.run(equil)
+    out = []
+    for _ in range(n):
+        dyn.run(stride)
+        a = atoms.copy()
+        a.calc = None
+        a.set_momenta(None)
+        out.append(a)
+    return out
+
+
+def copper_pool(seed: int = 11, frames: int = 40, stride: int = 10):
+    """EMT MD frames: bulk, vacancy, (111) and (100) slabs at 300–1200 K (unlabelled)."""
+    from ase.build import bulk, fcc100, fcc111
+    from ase.calculators.emt import EMT
+
+    a0 = 3.5898  # Å, EMT's zero-pressure fcc lattice constant (cu_emt README)
+    cell = bulk("Cu", "fcc", a=a0, cubic=True).repeat(2)
+    vac = cell.copy()
+    del vac[0]
+    slabs = [fcc111("Cu", (3, 3, 4), a=a0, vacuum=6.0), fcc100("Cu", (3, 3, 4), a=a0,
+                                                                 vacuum=6.0)]
+    for s in slabs:
+        s.pbc = True
+    rng = np.random.default_rng(seed)
+    pool = []
+    for kind, atoms in zip(("bulk", "vacancy", "surface_111", "surface_100"),
+                           (cell, vac, *slabs), strict=True):
+        for temp in (300.0, 600.0, 900.0, 1200.0):
+            for a in _md_frames(atoms, EMT(), temp, rng, equil=200, n=frames, stride=stride):
+                a.info.update(config_type=kind, temperature=temp)
+                pool.append(a)
+    return pool
+
+
+def copper_test(quick: bool):
+    import ase.io
+
+    from nnpot.data import path
+
+    keep = ("bulk_md", "vacancy", "surface_111", "surface_100")
+    frames = [a for a in ase.io.read(path("cu_emt"), ":") if a.info["config_type"] in keep]
+    return frames[::2] if quick else frames
+
+
+def water_pool(seed: int = 12, trajectories: int = 16, frames: int = 10,
+               sizes=(2, 12), temperatures=(250.0, 450.0)):
+    """Water clusters (2–12 molecules) from MD with the flexible sampling force field."""
+    from ase import Atoms
+
+    from nnpot.data.water_xtb.make import (
+        connected,
+        random_box,
+        run_sampler,
+        xtb_monomer_parameters,
+    )
+
+    intra = xtb_monomer_parameters()
+    rng = np.random.default_rng(seed)
+    pool = []
+    for _ in range(trajectories):
+        n = int(rng.integers(sizes[0], sizes[1] + 1))
+        temp = float(rng.uniform(*temperatures))
+        box = random_box(n, 1.0, intra, rng)
+        cluster = Atoms(box.numbers, positions=box.positions, pbc=False)
+        for a in run_sampler(cluster, temp, intra, np.inf, rng, 1000, frames, 50):
+            if connected(a):
+                a.info.update(config_type=f"cluster_{n}", temperature=temp)
+                pool.append(a)
+    return pool
+
+
+def water_test(quick: bool, workers: int):
+    """The shipped set's clusters and monomers, else independent clusters labelled here."""
+    import ase.io
+
+    from nnpot.data import path
+    from nnpot.errors import InputError
+
+    try:
+        frames = ase.io.read(path("water_xtb"), ":")
+        test = [a for a in frames if a.info.get("config_type") in ("cluster", "monomer")]
+        source = "shipped water_xtb (cluster + monomer frames)"
+    except (InputError, FileNotFoundError):
+        from nnpot.active import XTBOracle
+
+        test, _ = label_pool(XTBOracle(), water_pool(seed=99, trajectories=12, frames=4,
+                                                     sizes=(2, 16)), workers)
+        source = "made here: 12 independent cluster trajectories (2–16 molecules), 4 frames each"
+    return (test[::2] if quick else test), source
+
+
+def label_pool(oracle, pool, workers: int):
+    """Label every frame; returns (labelled frames, oracle wall times in s)."""
+    from nnpot.active import label_many, structure_hash
+
+    records = label_many(oracle, pool, max_workers=workers, timeout=120.0)
+    out, times = [], []
+    for a, rec in zip(pool, records, strict=True):
+        times.append(rec.wall_time)
+        if not rec.ok:
+            continue
+        a = a.copy()
+        a.info["REF_energy"] = rec.energy
+        a.arrays["REF_forces"] = rec.forces
+        if rec.stress is not None:
+            a.info["REF_stress"] = rec.stress
+        a.info["structure_hash"] = structure_hash(a)
+        out.append(a)
+    return out, times
+
+
+# --- one learning curve (runs in a worker process) --------------------------------------
+def learning_curve(system: str, method: str, seed: int, iterations: int, pool, test) -> dict:
+    """Test errors after each retraining of one (system, method, seed) run."""
+    import torch
+
+    from nnpot.active.features import choose_batch
+    from nnpot.active.retrain import train_committee
+    from nnpot.active.settings import ActiveConfig
+    from nnpot.config import parse_config
+
+    torch.set_num_threads(1)
+    t0, c0 = time.perf_counter(), time.process_time()
+    s = SYSTEMS[system]
+    cfg = parse_config(ActiveConfig, {
+        "seed": seed, "model": s["model"], "training": {**s["training"], "seed": 100 * seed},
+        "loop": {"retrain_epochs": s["retrain_epochs"]}})
+    rng = np.random.default_rng([seed, 7])
+    chosen = [int(i) for i in rng.choice(len(pool), size=s["initial"], replace=False)]
+    out = {"system": system, "method": method, "seed": seed, "labels": [],
+           "forces_rmse_mev_ang": [], "energy_rmse_mev_atom": [],
+           "valid_forces_rmse_mev_ang": [], "select_s": 0.0}
+    warm = None
+    with tempfile.TemporaryDirectory(prefix="bench_active_") as tmp:
+        for it in range(iterations + 1):
+            model_path = Path(tmp) / f"iter_{it:03d}.nnp"
+            res = train_committee([pool[i] for i in chosen], cfg, it, Path(tmp) / f"t{it}",
+                                  model_path, warm_from=warm, test=test)
+            warm = model_path
+            out["labels"].append(len(chosen))
+            out["forces_rmse_mev_ang"].append(res.metrics["test"]["forces_rmse_mev_ang"])
+            out["energy_rmse_mev_atom"].append(res.metrics["test"]["energy_rmse_mev_atom"])
+            out["valid_forces_rmse_mev_ang"].append(
+                res.metrics["valid"].get("forces_rmse_mev_ang"))
+            if it == iterations:
+                break
+            ts = time.perf_counter()
+            taken = set(chosen)
+            rest = [i for i in range(len(pool)) if i not in taken]
+            pick = choose_batch(method, res.model, [pool[i] for i in rest], s["batch"],
+                                labelled=[pool[i] for i in chosen], seed=[seed, it, 17])
+            chosen += [rest[j] for j in pick]
+            out["select_s"] += time.perf_counter() - ts
+    out["wall_s"] = time.perf_counter() - t0
+    out["cpu_s"] = time.process_time() - c0
+    return out
+
+
+# --- summary ----------------------------------------------------------------------------
+def summarise(system: str, curves: list[dict]) -> tuple[list[dict], float]:
+    """Rows (method, seed, labels, final error, labels to reach random's final error)."""
+    rand = [c for c in curves if c["method"] == "random"]
+    target = float(np.mean([c["forces_rmse_mev_ang"][-1] for c in rand]))
+    budget = int(np.mean([c["labels"][-1] for c in rand]))
+    rows = []
+    for method in METHODS:
+        mine = sorted((c for c in curves if c["method"] == method), key=lambda c: c["seed"])
+        reached = []
+        for c in mine:
+            hit = [n for n, e in zip(c["labels"], c["forces_rmse_mev_ang"], strict=True)
+                   if e <= target]
+            reached.append(hit[0] if hit else None)
+            rows.append({"system": system, "method": method, "seed": c["seed"],
+                         "labels": c["labels"][-1],
+                         "test_F_rmse_meV_A": round(c["forces_rmse_mev_ang"][-1], 1),
+                         "test_E_rmse_meV_atom": round(c["energy_rmse_mev_atom"][-1], 2),
+                         "labels_to_random_final": hit[0] if hit else f">{c['labels'][-1]}"})
+        ok = [r for r in reached if r is not None]
+        rows.append({"system": system, "method": method, "seed": "mean",
+                     "labels": int(np.mean([c["labels"][-1] for c in mine])),
+                     "test_F_rmse_meV_A": round(float(np.mean(
+                         [c["forces_rmse_mev_ang"][-1] for c in mine])), 1),
+                     "test_E_rmse_meV_atom": round(float(np.mean(
+                         [c["energy_rmse_mev_atom"][-1] for c in mine])), 2),
+                     "labels_to_random_final": (round(float(np.mean(ok)), 1)
+                                                if len(ok) == len(mine) else
+                                                f"{len(ok)}/{len(mine)} seeds reach it"),
+                     "fraction_of_random_labels": (round(float(np.mean(ok)) / budget, 2)
+                                                   if len(ok) == len(mine) else None)})
+    return rows, target
+
+
+def _pool_and_test(system: str, quick: bool) -> dict:
+    from nnpot.active import EMTOracle, XTBOracle
+
+    t0 = time.perf_counter()
+    if system == "copper_emt":
+        raw, oracle = copper_pool(), EMTOracle()
+        test, source = copper_test(quick), "shipped cu_emt (bulk_md, vacancy, surfaces)"
+    else:
+        raw, oracle = water_pool(), XTBOracle()
+        test, source = water_test(quick, WORKERS)
+    t1 = time.perf_counter()
+    pool, times = label_pool(oracle, raw, WORKERS)
+    return {"pool": pool, "test": test, "info": {
+        "pool_size": len(pool), "pool_failed": len(raw) - len(pool),
+        "pool_atoms": [int(min(map(len, pool))), int(max(map(len, pool)))],
+        "test_size": len(test), "test_atoms": int(sum(map(len, test))), "test_source": source,
+        "sampling_s": round(t1 - t0, 1), "labelling_wall_s": round(time.perf_counter() - t1, 1),
+        "oracle": oracle.name, "oracle_settings": oracle.settings(),
+        "oracle_s_per_structure": {"mean": float(np.mean(times)),
+                                   "median": float(np.median(times)),
+                                   "max": float(np.max(times))}}}
+
+
+def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None) -> dict:
+    """Run the benchmark; write JSON and learning-curve PNGs to ``out_dir``."""
+    from nnpot.io import atomic_write_json
+    from nnpot.plotting.active import learning_curves
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plan = dict(QUICK if quick else FULL)
+    plan.update({k: tuple(v) for k, v in (("systems", systems), ("seeds", seeds)) if v})
+    t0, c0 = time.perf_counter(), time.process_time()
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    worker_fn = importlib.import_module("bench_active").learning_curve  # picklable by name
+    data = {}
+    for system in plan["systems"]:
+        data[system] = _pool_and_test(system, quick)
+        print(f"  {system}: {json.dumps(data[system]['info'])}", flush=True)
+    tasks = [(system, method, seed) for seed in plan["seeds"] for system in plan["systems"]
+             for method in METHODS]
+    curves: list[dict] = []
+    with ProcessPoolExecutor(WORKERS, mp_context=get_context("spawn")) as ex:
+        futures = [ex.submit(worker_fn, system, method, seed, plan["iterations"],
+                             data[system]["pool"], data[system]["test"])
+                   for system, method, seed in tasks]
+        for fut in futures:
+            c = fut.result()
+            curves.append(c)
+            print(f"  {c['system']:10s} {c['method']:12s} seed {c['seed']}: "
+                  f"F RMSE {c['forces_rmse_mev_ang'][0]:.0f} -> {c['forces_rmse_mev_ang'][-1]:.0f}"
+                  f" meV/Å with {c['labels'][-1]} labels ({c['wall_s']:.0f} s)", flush=True)
+    table, result = [], {"quick": quick, "plan": {k: list(v) if isinstance(v, tuple) else v
+                                                  for k, v in plan.items()},
+                         "settings": SYSTEMS, "systems": {}}
+    for system in plan["systems"]:
+        mine = [c for c in curves if c["system"] == system]
+        rows, target = summarise(system, mine)
+        table += rows
+        by_method = {m: [c for c in mine if c["method"] == m] for m in METHODS}
+        learning_curves(by_method, out_dir / f"active_{system}.png", target=target,
+                        title=f"{system}: test force error vs labels "
+                              f"({len(plan['seeds'])} seeds)")
+        result["systems"][system] = {**data[system]["info"], "random_final_error": target,
+                                     "rows": rows, "curves": mine}
+        atomic_write_json(out_dir / f"active_{system}.json", result["systems"][system])
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result["wall_s"] = round(time.perf_counter() - t0, 1)
+    result["cpu_s"] = round(time.process_time() - c0 + children.ru_utime + children.ru_stime, 1)
+    result["load_average"] = os.getloadavg()
+    result["table"] = table
+    atomic_write_json(out_dir / "active.json", json.loads(json.dumps(result, default=str)))
+    return result
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--systems", nargs="*", choices=tuple(SYSTEMS), help="default: all")
+    ap.add_argument("--seeds", nargs="*", type=int, help="default: 0 1 2 (quick: 0 1)")
+    args = ap.parse_args()
+    res = main(Path(args.out), quick=args.quick, systems=args.systems, seeds=args.seeds)
+    sys.path.insert(0, str(HERE))
+    from run import print_table
+
+    print_table("active", res["table"])
+    print(f"wall {res['wall_s']} s, CPU {res['cpu_s']} s")
