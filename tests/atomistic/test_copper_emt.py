@@ -21,7 +21,7 @@ from nnpot.data import path as data_path
 def test_fit_emt_copper_and_nve_drift(tmp_path):
     cfg = parse_config(FitConfig, {
         "model": {"cutoff": 5.0, "hidden": [16, 16]},
-        "training": {"epochs": 45, "batch_size": 4, "lr": 0.01, "lr_final": 0.0005,
+        "training": {"epochs": 60, "batch_size": 4, "lr": 0.01, "lr_final": 0.0005,
                      "seed": 0}})
     res = fit(cfg, tmp_path / "cu.nnp", data=str(data_path("cu_emt")), progress=False)
     test = res.metrics["test"]

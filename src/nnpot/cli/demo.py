@@ -42,7 +42,7 @@ def water_section(args, out: Path, summary: dict) -> None:
     from nnpot.plotting.atomistic import rdf as plot_rdf
 
     data = Path(args.data) if args.data else data_path("water_xtb")
-    print(f"[1/5] training a BP potential on {data.name} (GFN2-xTB water, shipped) "
+    print(f"[1/6] training a BP potential on {data.name} (GFN2-xTB water, shipped) "
           f"for at most {args.train_time:.0f} s ...", flush=True)
     cfg = FitConfig()
     cfg.training.epochs = 2000
@@ -78,7 +78,7 @@ def water_section(args, out: Path, summary: dict) -> None:
            32: (2, 4, 4), 64: (4, 4, 4)}[reps]
     atoms = box.repeat(rep)
     atoms.calc = NNPCalculator(res.model, check=False)
-    print(f"[2/5] NVE MD of {len(atoms) // 3} water molecules ({len(atoms)} atoms), "
+    print(f"[2/6] NVE MD of {len(atoms) // 3} water molecules ({len(atoms)} atoms), "
           f"{args.md_steps} steps of 0.5 fs ...", flush=True)
     md = run_md(atoms, args.md_steps, 0.5, 300.0, "nve", traj=out / "md.extxyz",
                 log=out / "md.log.jsonl", interval=10, progress=not args.quiet)
@@ -152,15 +152,20 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     summary: dict = {}
     water_section(args, out, summary)
-    print("[3/5] physics, not parroting: Ar2 trained at 3-5 Å, predicted at 7-12 Å "
+    print("[3/6] physics, not parroting: Ar2 trained at 3-5 Å, predicted at 7-12 Å "
           "(three committees) ...", flush=True)
     dimer_section(out, summary)
-    print("[4/5] the shipped neural nucleon-nucleon potential (np, N2LO pion exchange + "
+    print("[4/6] active learning: a water potential from ten structures, GFN2-xTB as the "
+          "oracle, then MD with the result ...", flush=True)
+    from nnpot.active.demo import water_demo
+
+    summary["active"] = water_demo(out / "active", quick=True, progress=not args.quiet)
+    print("[5/6] the shipped neural nucleon-nucleon potential (np, N2LO pion exchange + "
           "neural short range) ...", flush=True)
     nuclear_section(out, summary)
     summary["wall_s"] = round(time.perf_counter() - t0, 1)
     atomic_write_json(out / "summary.json", json.loads(json.dumps(summary, default=float)))
-    print(f"[5/5] report written to {out.resolve()}/ (parity.png, learning_curve.png, "
-          f"energy_conservation.png, rdf_OO.png, dimer/, nuclear/, summary.json); total "
+    print(f"[6/6] report written to {out.resolve()}/ (parity.png, learning_curve.png, "
+          f"energy_conservation.png, rdf_OO.png, dimer/, active/, nuclear/, summary.json); total "
           f"{summary['wall_s']:.0f} s")
     return 0
