@@ -284,6 +284,22 @@ class SymmetryFunctions(torch.nn.Module):
                 rij: torch.Tensor) -> torch.Tensor:
         return self.plan(species, i, j, rij)
 
+    def pullback(self, species, i, j, rij):
+        """Features and many vector-Jacobian products at fixed ``rij`` without autograd:
+        a :class:`~nnpot.atomistic.descriptors_vjp.Pullback` with ``features`` (n, F),
+        ``atoms(cot)`` (committee forces: ∂/∂positions (K, n, 3) and per-centre virial
+        (K, n, 3, 3) of K cotangents (K, n, F)), ``pairs(cot)`` (K products per pair,
+        (P, K, 3)) and ``jacobian()`` (P, F, 3) = ∂G_{i(p), f}/∂r_p in 1/Å."""
+        from nnpot.atomistic.descriptors_vjp import Pullback
+
+        return Pullback(self.plan, species, i, j, rij)
+
+    def jacobian(self, species, i, j, rij):
+        """Features G (n, F) and pair Jacobians J (P, F, 3) = ∂G_{i(p), f}/∂r_p (1/Å), in
+        one pass (closed-form rows; see :meth:`Pullback.jacobian`)."""
+        pb = self.pullback(species, i, j, rij)
+        return pb.features, pb.jacobian()
+
     def extra_repr(self) -> str:
         s = self.spec
         return (f"elements={s.elements}, cutoff={s.cutoff}, n_features={s.n_features()}, "

@@ -89,6 +89,16 @@ class MomentTables:
                     A[m, x, low_index[tuple(lower)]] = e[x]
         self.A = A.reshape(self.n_top, 3 * n_low)
         self.n_low = n_low
+        # the same map as a gather: (d_mom A)[x, l] = low_fac[x, l] · d_mom[low_idx[x, l]]
+        idx, fac = [], []
+        for x in range(3):
+            for e in flat[self.low[0]:self.low[1]]:
+                hi = list(e)
+                hi[x] += 1
+                idx.append(index[tuple(hi)])
+                fac.append(float(hi[x]))
+        self.low_idx = torch.tensor(idx)
+        self.low_fac = torch.tensor(fac, dtype=torch.float64).view(3, n_low)
 
     def monomials(self, u):
         """Unweighted monomials of r̂ (u: [3, S]): Y [n_all, S], rows ordered by degree."""
@@ -174,7 +184,8 @@ class SlotKernel:
         key = (name, ref.dtype, ref.device)
         if key not in self._cache:
             src = self.consts[name] if name in self.consts else getattr(self.tables, name)
-            self._cache[key] = src.to(ref.device, ref.dtype)
+            self._cache[key] = src.to(ref.device, ref.dtype if src.is_floating_point()
+                                      else src.dtype)
         return self._cache[key]
 
     def _gauss(self, name, rr):
@@ -203,9 +214,10 @@ class SlotKernel:
         ys = self.tables.monomials(u) if self.n_chan else None
         return r, inv, u, fc, dfc, e_rad, e_ang, ys
 
-    def sums(self, x, B: int, blocks):
-        """rad [B,E,R], dsq [B,E,C], mom [B,E,C,M_top] of one chunk buffer x [3,S]."""
-        _, _, _, fc, _, e_rad, e_ang, ys = self.slots(x)
+    def sums(self, x, B: int, blocks, sl=None):
+        """rad [B,E,R], dsq [B,E,C], mom [B,E,C,M_top] of one chunk buffer x [3,S]
+        (``sl``: the chunk's :meth:`slots`, when already computed)."""
+        _, _, _, fc, _, e_rad, e_ang, ys = self.slots(x) if sl is None else sl
         C, R = self.n_chan, self.n_rad
         g_rad = e_rad * fc
         rad = torch.stack([g_rad[:, s0:s1].view(R, B, K).sum(2) for s0, s1, _, K in blocks])

@@ -1,0 +1,370 @@
+"""Many vector-Jacobian products of the symmetry functions in one pass, without autograd.
+
+Given K cotangents c_k (n_atoms, n_features) — the ∂E_m/∂G of M committee members, or the
+unit vectors of the F features for a pair Jacobian — compute for every pair p (r_p in Å)
+
+    v[p, k, :] = Σ_f c_k[i(p), f] ∂G_{i(p), f}/∂r_p                    (P, K, 3)
+
+(a pair vector feeds only its centre's features). With c_k = e_f this is the pair Jacobian
+J[p, f, :] = ∂G_{i(p), f}/∂r_p; with c_m = ∂E_m/∂G it is ∂E_m/∂r_p. Since r_p = r_j − r_i
+(+ S·h), the gradient with respect to atom a is Σ_{p: j(p)=a} v_p − Σ_{p: i(p)=a} v_p and
+the strain derivative is Σ_p r_p ⊗ v_p (:meth:`Pullback.atoms` sums both without forming
+v in pair order).
+
+Factorised route (:mod:`descriptors_fast`, :mod:`descriptors_moments`). The adjoint of the
+G5 contraction maps c_k to per-centre cotangents of the slot sums (rad, dsq, mom): with
+S_d = m_aᵀ Q_d m_b (top moments m, Q_d = T diag(deg_d) Tᵀ) for the element pair (a, b),
+∂G/∂m_a = h Σ_d (Σ_k W dG) Q_d m_b. For one slot (neighbour at r = |r_p|, r̂ = r_p / r,
+channel functions g = e(r) f_c(r)):
+
+    ∂/∂r_p = r̂ [Σ_r d_rad_r g_r' + Σ_c (2 d_dsq_c g_c g_c' + g_c' Σ_m d_mom_cm r̂^m)]
+             + (1 − r̂ r̂ᵀ)/r · Σ_c g_c Σ_l poly_c[:, l] r̂^l,   poly_c[x, l] = α_x d_mom_c,l+e_x
+
+(m over the top monomials, l over the low ones). The bracket is a dot product of the
+per-centre coefficients with a per-slot basis φ = [g_r'; 2 g_c g_c'; g_c' r̂^m] and the
+tangential sum one with ψ = [g_c r̂^l / r], so per neighbour-element block both are batched
+matrix products [B, K, ·] @ [B, ·, K_E] whose K rows share every slot quantity. The basis
+is built with the features (kept per chunk while it fits ``CACHE_BYTES``). Triplet-path
+columns (G4, non-integer ζ) fall back to autograd with batched gradients. Nothing here is
+differentiable (use autograd for higher derivatives).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from nnpot.atomistic.descriptors_moments import Layout, _gather
+
+CACHE_BYTES = 256 << 20  # keep the per-slot basis of all chunks below this size
+
+
+def _q_table(plan, ref):
+    """Qx [M_top, D·(M_top + 3·n_low)]: Q_d (S_d = m_aᵀ Q_d m_b), then the columns of the
+    tangential coefficients, α_x (Q_d m)[l + e_x] at column (x, l)."""
+    key = ("Qx", ref.dtype, ref.device)
+    if key not in plan._cache:
+        T, deg, t = plan.consts["T"], plan.consts["deg_ind"], plan.tables
+        Q = torch.einsum("ma,ad,na->mdn", T, deg, T)  # [Mt, D, Mt]
+        Qx = torch.cat([Q, Q[:, :, t.low_idx] * t.low_fac.reshape(-1)], 2)
+        plan._cache[key] = Qx.reshape(T.shape[0], -1).to(ref.device, ref.dtype)
+    return plan._cache[key]
+
+
+def _basis(kernel, x, sl):
+    """(u [3,S], φ [NB,S], ψ [C·n_low,S] or None) of one chunk; pads exactly zero."""
+    r, inv, u, fc, dfc, e_rad, e_ang, ys = sl
+    C, R, S = kernel.n_chan, kernel.n_rad, x.shape[1]
+    dfc = dfc.masked_fill(r >= kernel.rc, 0.0)  # pads (and r = r_c): f_c' = 0 exactly
+
+    def deriv(name, e, dst):  # dg/dr = e (f_c (2η s − 2η r) + f_c')
+        lin = torch.addmm(kernel.const(name + "_2etas", x)[:, None],
+                          kernel.const(name + "_m2eta", x)[:, None], r[None])
+        lin.mul_(fc).add_(dfc)
+        return torch.mul(e, lin, out=dst)
+
+    if not C:
+        return u, deriv("rad", e_rad, x.new_empty(R, S)), None
+    t = kernel.tables
+    Mt, nl = t.n_top, t.n_low
+    phi = x.new_empty(R + C + C * Mt, S)
+    deriv("rad", e_rad, phi[:R])
+    ga = e_ang * fc
+    dga = deriv("ang", e_ang, torch.empty_like(ga))
+    torch.mul(ga, dga, out=phi[R:R + C]).mul_(2.0)
+    torch.mul(dga[:, None], ys[None, t.top[0]:t.top[1]], out=phi[R + C:].view(C, Mt, S))
+    psi = torch.mul((ga * inv)[:, None], ys[None, t.low[0]:t.low[1]]).view(C * nl, S)
+    return u, phi, psi
+
+
+class Pullback:
+    """Features and K vector-Jacobian products at fixed pair vectors (module docstring).
+
+    ``features`` [n, F]; ``pairs(cot)`` -> [P, K, 3]; ``atoms(cot)`` -> (gradient [K, n, 3]
+    with respect to positions, per-centre virial [K, n, 3, 3], W[a, b] = Σ_{p: i(p) =
+    centre} r_p,a v_p,b), for cot [K, n, F] (result units: cotangent unit per Å).
+    """
+
+    def __init__(self, plan, species, i, j, rij):
+        self.plan, self.i, self.j = plan, i, j
+        self.rij = rij = rij.detach()
+        self.n, self.E = n, E = species.shape[0], plan.n_el
+        self.layout = Layout(species, i, j, n, E)
+        kern, spec = plan.kernel, plan.spec
+        rows = 3 + kern.n_rad + kern.n_chan * (1 + kern.tables.n_top + kern.tables.n_low) \
+            if kern.n_chan else 3 + kern.n_rad
+        keep = rows * rij.element_size() * sum(len(ch[6]) for ch in self.layout.chunks)
+        self.cache = [] if keep <= CACHE_BYTES else None
+        sums = []
+        with torch.no_grad():
+            for c0, c1, p0, p1, _slot, Kc, inv in self.layout.chunks:
+                x = _gather(rij, p0, p1, inv, kern.rc)
+                sl = kern.slots(x)
+                sums.append(kern.sums(x, c1 - c0, self.layout.blocks(c1 - c0, Kc), sl))
+                if self.cache is not None:
+                    self.cache.append((x,) + _basis(kern, x, sl))
+            if sums:
+                rad, self.dsq, self.mom = (torch.cat(z) if z[0] is not None else None
+                                           for z in zip(*sums, strict=True))
+            else:
+                C = kern.n_chan
+                rad = rij.new_zeros((n, E, kern.n_rad))
+                self.dsq = rij.new_zeros((n, E, C))
+                self.mom = rij.new_zeros((n, E, C, kern.tables.n_top if C else 0))
+            parts = [rad.reshape(n, -1)]
+            if plan.fact:
+                parts.append(plan._g5(rij, self.dsq, self.mom))
+        self.nr = parts[0].shape[1]
+        self.trip_out = self.trip_r = None
+        if plan.trip:
+            from nnpot.atomistic.descriptors_triplets import triplet_features
+
+            with torch.enable_grad():
+                self.trip_r = rij.clone().requires_grad_(True)
+                params = [spec.angular[k] for k in plan.trip]
+                self.trip_out = triplet_features(spec, params, species, i, j, self.trip_r, n)
+            parts.append(self.trip_out.detach())
+        if spec.angular:
+            ang = torch.cat(parts[1:], 2)[:, :, plan.ang_perm] if len(parts) > 2 else parts[1]
+            self.features = torch.cat([parts[0], ang.reshape(n, -1)], 1)
+        else:
+            self.features = parts[0]
+        self._rhs = self._qmx = None
+
+    def _qm(self):
+        """Q_d m_e,c and its tangential columns: [n, E, C, D, M_top + 3·n_low] (cached)."""
+        if self._qmx is None:
+            plan, kern = self.plan, self.plan.kernel
+            D = plan.consts["deg_ind"].shape[1]
+            X = kern.tables.n_top + 3 * kern.tables.n_low
+            self._qmx = (self.mom @ _q_table(plan, self.rij)).view(
+                self.n, self.E, kern.n_chan, D, X)
+        return self._qmx
+
+    def _terms(self, e):
+        """(pair index, other element, factor) of the element pairs containing e."""
+        return [(p, b if a == e else a, 2.0 if a == b else 1.0)
+                for p, (a, b) in enumerate(self.plan.pairs) if e in (a, b)]
+
+    def _coefficients(self, cot):
+        """Per-centre coefficients for cot [K, n, F]: coef [n, E, K, NB] (rows of φ:
+        d_rad | d_dsq | d_mom) and poly [n, E, 3K, C·n_low] (rows (k, x), columns of ψ)."""
+        plan, n, E = self.plan, self.n, self.E
+        kern, ref = plan.kernel, self.rij
+        C, R = kern.n_chan, kern.n_rad
+        K = cot.shape[0]
+        cot = cot.to(ref.dtype)
+        d_rad = cot[..., :self.nr].reshape(K, n, E, R).permute(1, 2, 0, 3)
+        if not C:
+            return d_rad.contiguous(), None
+        t = kern.tables
+        Mt, nl = t.n_top, t.n_low
+        pairs = plan.pairs
+        d_ang = cot[..., self.nr:].reshape(K, n, len(pairs), -1)
+        if plan.trip:
+            d_ang = d_ang[..., plan.fact]
+        dh = d_ang * plan._c("half", ref)[:, None]
+        D = plan.consts["deg_ind"].shape[1]
+        dS = (dh @ plan._c("W", ref).t()).view(K, n, len(pairs), C, D)
+        dd = -(dh * plan._c("same", ref)[:, None]) @ plan._c("Wd", ref).t()  # [K,n,pair,C]
+        if self._rhs is None:  # per e: [n, C·T·D, C·Mt + 3·C·nl], block-diagonal in c
+            qm = self._qm()
+            self._rhs = []
+            for e in range(E):
+                terms = self._terms(e)
+                td = len(terms) * D
+                rhs = ref.new_zeros(n, C, td, C * Mt + 3 * C * nl)
+                poly_cols = rhs[..., C * Mt:].view(n, C, td, 3, C, nl)
+                for c in range(C):
+                    q = torch.cat([qm[:, o, c] for _, o, _ in terms], 1)  # [n, td, X]
+                    rhs[:, c, :, c * Mt:(c + 1) * Mt] = q[..., :Mt]
+                    poly_cols[:, c, :, :, c] = q[..., Mt:].view(n, td, 3, nl)
+                self._rhs.append(rhs.view(n, C * td, -1))
+        coef = ref.new_empty(n, E, K, R + C + C * Mt)
+        poly = ref.new_empty(n, E, K, 3 * C * nl)
+        coef[..., :R] = d_rad
+        for e in range(E):
+            lhs = torch.cat([dS[:, :, p] * f for p, _, f in self._terms(e)], 3)  # [K,n,C,td]
+            out = torch.bmm(lhs.transpose(0, 1).reshape(n, K, -1), self._rhs[e])
+            coef[:, e, :, R + C:] = out[..., :C * Mt]
+            poly[:, e] = out[..., C * Mt:]
+            coef[:, e, :, R:R + C] = dd[:, :, pairs.index((e, e))].transpose(0, 1)
+        return coef, poly.view(n, E, 3 * K, C * nl)
+
+    def _chunk_basis(self, c):
+        ch = self.layout.chunks[c]
+        if self.cache is not None:
+            return self.cache[c]
+        kern = self.plan.kernel
+        x = _gather(self.rij, ch[2], ch[3], ch[6], kern.rc)
+        return (x,) + _basis(kern, x, kern.slots(x))
+
+    def _blocks(self, coef, poly):
+        """Yield (chunk, x [3,S], s0, s1, dx [B, K, 3, K_E]) per neighbour-element block."""
+        for c, ch in enumerate(self.layout.chunks):
+            c0, c1, _p0, _p1, _slot, Kc, _inv = ch
+            B = c1 - c0
+            x, u, phi, psi = self._chunk_basis(c)
+            for s0, s1, k, Kb in self.layout.blocks(B, Kc):
+                if Kb:
+                    yield ch, x, s0, s1, _block(coef[c0:c1, k], None if poly is None else
+                                                poly[c0:c1, k], u, phi, psi, s0, s1, B, Kb)
+
+    def pairs(self, cot: torch.Tensor) -> torch.Tensor:
+        """v [P, K, 3] for cot [K, n, F]."""
+        K = cot.shape[0]
+        out = self.rij.new_empty((self.rij.shape[0], K, 3))
+        with torch.no_grad():
+            coef, poly = self._coefficients(cot)
+            for ch, x, s0, s1, dx, last in _with_last(self._blocks(coef, poly)):
+                if s0 == 0:
+                    buf = x.new_empty(x.shape[1], 3 * K)
+                B, Kb = dx.shape[0], dx.shape[3]
+                buf[s0:s1].view(B, Kb, K, 3).copy_(dx.permute(0, 3, 1, 2))
+                if last:
+                    out[ch[2]:ch[3]] = buf.index_select(0, ch[4]).view(-1, K, 3)
+            return self._add_triplets(out, cot)
+
+    def atoms(self, cot: torch.Tensor):
+        """(∂/∂positions [K, n, 3], per-centre virial [K, n, 3, 3]) for cot [K, n, F]."""
+        K, n = cot.shape[0], self.n
+        grad = self.rij.new_zeros((n + 1, K, 3))
+        vir = self.rij.new_zeros((n, 3 * K, 3))
+        with torch.no_grad():
+            coef, poly = self._coefficients(cot)
+            for ch, x, s0, s1, dx, last in _with_last(self._blocks(coef, poly)):
+                c0, c1, p0, p1, slot = ch[:5]
+                if s0 == 0:
+                    buf = x.new_zeros(x.shape[1], 3 * K)
+                B, Kb = dx.shape[0], dx.shape[3]
+                buf[s0:s1].view(B, Kb, K, 3).copy_(dx.permute(0, 3, 1, 2))
+                grad[c0:c1] -= dx.sum(3)
+                vir[c0:c1] += torch.bmm(dx.view(B, 3 * K, Kb),
+                                        x[:, s0:s1].view(3, B, Kb).permute(1, 2, 0))
+                if last:  # pair -> neighbour j (pads -> row n)
+                    jslot = torch.full((x.shape[1],), n, dtype=self.j.dtype, device=x.device)
+                    jslot[slot] = self.j[p0:p1]
+                    grad.view(n + 1, 3 * K).index_add_(0, jslot, buf)
+            grad = grad[:n].transpose(0, 1)
+            vir = vir.view(n, K, 3, 3).permute(1, 0, 3, 2)  # W[k, n, a, b] = Σ r_a v_b
+            if self.trip_out is not None:
+                v = self._add_triplets(self.rij.new_zeros((self.rij.shape[0], K, 3)), cot)
+                g = v.new_zeros((n, K, 3)).index_add_(0, self.j, v).index_add_(0, self.i, -v)
+                grad = grad + g.transpose(0, 1)
+                vir = vir + torch.zeros_like(vir).index_add_(
+                    1, self.i, torch.einsum("pa,pkb->kpab", self.rij, v))
+        return grad.contiguous(), vir.contiguous()
+
+    def jacobian(self) -> torch.Tensor:
+        """Pair Jacobian J [P, F, 3] = ∂G_{i(p), f}/∂r_p (1/Å).
+
+        The rows of the unit cotangents are known in closed form: a radial column of the
+        neighbour's element is g_r'(r) r̂ (others vanish); an angular column of a pair
+        containing the neighbour's element e has the coefficients h Σ_d W Q_d m_other
+        (independent of any cotangent), so only those columns go through the kernel.
+        """
+        plan, n, E = self.plan, self.n, self.E
+        kern, ref = plan.kernel, self.rij
+        C, R = kern.n_chan, kern.n_rad
+        F, P = self.features.shape[1], ref.shape[0]
+        J = ref.new_empty((P, F, 3))
+        with torch.no_grad():
+            ang = [self._angular_rows(e) for e in range(E)] if C else None
+            zero = []  # columns that vanish for a neighbour of element e
+            for e in range(E):
+                live = set(range(e * R, (e + 1) * R)) | set(ang[e][2].tolist() if C else [])
+                zero.append(torch.tensor(sorted(set(range(F)) - live), dtype=torch.long,
+                                         device=ref.device))
+            for c, ch in enumerate(self.layout.chunks):
+                c0, c1, p0, p1, slot, Kc, _inv = ch
+                B = c1 - c0
+                x, u, phi, psi = self._chunk_basis(c)
+                buf = x.new_empty(x.shape[1], F, 3)
+                for s0, s1, e, Kb in self.layout.blocks(B, Kc):
+                    if not Kb:
+                        continue
+                    blk = buf[s0:s1].view(B, Kb, F, 3)
+                    blk.index_fill_(2, zero[e], 0.0)
+                    rad = (phi[:R, s0:s1].view(R, B, Kb, 1)
+                           * u[:, s0:s1].view(3, B, Kb).permute(1, 2, 0))  # [R, B, Kb, 3]
+                    blk[:, :, e * R:(e + 1) * R] = rad.permute(1, 2, 0, 3)
+                    if C:
+                        coef, poly, cols = ang[e]
+                        dx = _block(coef[c0:c1], poly[c0:c1], u, phi[R:], psi, s0, s1, B, Kb)
+                        blk.index_copy_(2, cols, dx.permute(0, 3, 1, 2))
+                J[p0:p1] = buf.view(-1, 3 * F).index_select(0, slot).view(-1, F, 3)
+        if self.trip_out is not None:
+            cols = torch.tensor([self.nr + p * len(plan.spec.angular) + k
+                                 for p in range(len(plan.pairs)) for k in plan.trip])
+            cot = ref.new_zeros((len(cols), n, F))
+            cot[torch.arange(len(cols)), :, cols] = 1.0
+            J[:, cols] += self._add_triplets(ref.new_zeros((P, len(cols), 3)), cot)
+        return J
+
+    def _angular_rows(self, e):
+        """Kernel coefficients of the factorised angular columns whose element pair contains
+        e: coef [n, K_e, C + C·M_top] (d_dsq | d_mom), poly [n, 3K_e, C·n_low], columns."""
+        plan, n, ref = self.plan, self.n, self.rij
+        kern = plan.kernel
+        C, t = kern.n_chan, kern.tables
+        Mt, nl = t.n_top, t.n_low
+        D = plan.consts["deg_ind"].shape[1]
+        nf = len(plan.fact)
+        W = plan._c("W", ref).view(C, D, nf)
+        qm = self._qm()
+        blocks, dsq, cols = [], [], []
+        n_ang = len(plan.spec.angular)
+        for p, o, f in self._terms(e):
+            h = float(plan.consts["half"][p]) * f
+            blocks.append(torch.einsum("cdq,ncdx->nqcx", W * h, qm[:, o]))  # [n, nf, C, X]
+            same = plan.pairs[p][0] == plan.pairs[p][1]
+            wd = -float(plan.consts["half"][p]) * plan._c("Wd", ref).t() if same else \
+                ref.new_zeros(nf, C)
+            dsq.append(wd)  # [nf, C]
+            cols += [self.nr + p * n_ang + k for k in plan.fact]
+        A = torch.cat(blocks, 1)  # [n, K_e, C, X]
+        K = A.shape[1]
+        coef = torch.cat([torch.cat(dsq)[None].expand(n, K, C),
+                          A[..., :Mt].reshape(n, K, C * Mt)], 2)
+        poly = A[..., Mt:].reshape(n, K, C, 3, nl).transpose(2, 3).reshape(n, 3 * K, C * nl)
+        return coef, poly, torch.tensor(cols, device=ref.device)
+
+    def _add_triplets(self, out, cot):
+        if self.trip_out is None:
+            return out
+        d = cot.to(self.rij.dtype)[..., self.nr:].reshape(cot.shape[0], self.n,
+                                                          len(self.plan.pairs), -1)
+        with torch.enable_grad():
+            (gt,) = torch.autograd.grad(self.trip_out, self.trip_r, d[..., self.plan.trip],
+                                        retain_graph=True, is_grads_batched=True)
+        return out + gt.transpose(0, 1)
+
+
+def _with_last(blocks):
+    """Add a flag to each block: True for the last block of its chunk."""
+    prev = None
+    for item in blocks:
+        if prev is not None:
+            yield (*prev, item[0] is not prev[0])
+        prev = item
+    if prev is not None:
+        yield (*prev, True)
+
+
+def _block(coef, poly, u, phi, psi, s0, s1, B, Kb):
+    """dx [B, K, 3, K_E] of one block: coef [B, K, NB], poly [B, 3K, C·n_low]; u [3, S],
+    φ, ψ [·, S] (1/r is in ψ)."""
+    K = coef.shape[1]
+    dr = torch.bmm(coef, phi[:, s0:s1].view(-1, B, Kb).transpose(0, 1))  # [B, K, Kb]
+    u_b = u[:, s0:s1].view(3, B, 1, Kb).permute(1, 2, 0, 3)  # [B, 1, 3, Kb]
+    if poly is None:
+        return dr[:, :, None] * u_b
+    du = torch.bmm(poly, psi[:, s0:s1].view(-1, B, Kb).transpose(0, 1)).view(B, K, 3, Kb)
+    # r̂ dr + (1 − r̂ r̂ᵀ) du / r
+    dr.sub_((du * u_b).sum(2))
+    return du.addcmul_(dr[:, :, None], u_b)
+
+
+def features_and_pullback(plan, species, i, j, rij):
+    """Features G [n, F] and a :class:`Pullback` at ``rij`` [P, 3] (Å)."""
+    pb = Pullback(plan, species, i, j, rij)
+    return pb.features, pb
