@@ -272,11 +272,16 @@ def forces_from_jacobian(dedg: torch.Tensor, jac: torch.Tensor, i: torch.Tensor,
 
 
 def descriptor_jacobian(descriptor: nn.Module, species, i, j, rij):
-    """Features G (N, F) and pair Jacobians J (P, F, 3) = ∂G_{i(p),f}/∂r_p.
+    """Features G (N, F) and pair Jacobians J (P, F, 3) = ∂G_{i(p),f}/∂r_p (1/Å).
 
-    Each pair vector feeds only its own centre's features, so ∂(Σ_n G_{n,f})/∂r_p is
-    exactly ∂G_{i(p),f}/∂r_p: one vector-Jacobian product per feature.
+    A descriptor with a ``jacobian`` method (``SymmetryFunctions``: closed-form rows in one
+    pass) supplies both. Otherwise: each pair vector feeds only its own centre's features,
+    so ∂(Σ_n G_{n,f})/∂r_p is exactly ∂G_{i(p),f}/∂r_p: one vector-Jacobian product per
+    feature.
     """
+    if hasattr(descriptor, "jacobian"):
+        g, jac = descriptor.jacobian(species, i, j, rij.detach())
+        return g.detach(), jac
     rij = rij.detach().requires_grad_(True)
     g = descriptor(species, i, j, rij)
     n, nf = g.shape
