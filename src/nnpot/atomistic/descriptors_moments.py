@@ -99,6 +99,8 @@ class MomentTables:
                 fac.append(float(hi[x]))
         self.low_idx = torch.tensor(idx)
         self.low_fac = torch.tensor(fac, dtype=torch.float64).view(3, n_low)
+        self.low_idx_lx = self.low_idx.view(3, n_low).t().reshape(-1)  # (l, x) order
+        self.low_fac_lx = self.low_fac.t().reshape(-1)
 
     def monomials(self, u):
         """Unweighted monomials of r̂ (u: [3, S]): Y [n_all, S], rows ordered by degree."""

@@ -23,9 +23,9 @@ channel functions g = e(r) f_c(r)):
 (m over the top monomials, l over the low ones). The bracket is a dot product of the
 per-centre coefficients with a per-slot basis φ = [g_r'; 2 g_c g_c'; g_c' r̂^m] and the
 tangential sum one with ψ = [g_c r̂^l / r], so per neighbour-element block both are batched
-matrix products [B, K, ·] @ [B, ·, K_E] whose K rows share every slot quantity. The basis
-is built with the features (kept per chunk while it fits ``CACHE_BYTES``). Triplet-path
-columns (G4, non-integer ζ) fall back to autograd with batched gradients. Nothing here is
+matrix products [B, K, ·] @ [B, ·, K_E] whose K rows share every slot quantity (the basis
+is rebuilt chunk by chunk, so memory stays O(pairs · K)). Triplet-path columns (G4,
+non-integer ζ) fall back to autograd with batched gradients. Nothing here is
 differentiable (use autograd for higher derivatives).
 """
 
@@ -33,20 +33,17 @@ from __future__ import annotations
 
 import torch
 
-from nnpot.atomistic.descriptors_moments import Layout, _gather
-
-CACHE_BYTES = 256 << 20  # keep the per-slot basis of all chunks below this size
+from nnpot.atomistic.descriptors_moments import Layout, _gather, run_sums
 
 
 def _q_table(plan, ref):
-    """Qx [M_top, D·(M_top + 3·n_low)]: Q_d (S_d = m_aᵀ Q_d m_b), then the columns of the
-    tangential coefficients, α_x (Q_d m)[l + e_x] at column (x, l)."""
-    key = ("Qx", ref.dtype, ref.device)
+    """Q [M_top, D·M_top] with S_d = m_aᵀ Q_d m_b for the top moments (Q_d = T diag(deg_d)
+    Tᵀ), so ∂S_d/∂m_a = Q_d m_b."""
+    key = ("Q", ref.dtype, ref.device)
     if key not in plan._cache:
-        T, deg, t = plan.consts["T"], plan.consts["deg_ind"], plan.tables
+        T, deg = plan.consts["T"], plan.consts["deg_ind"]
         Q = torch.einsum("ma,ad,na->mdn", T, deg, T)  # [Mt, D, Mt]
-        Qx = torch.cat([Q, Q[:, :, t.low_idx] * t.low_fac.reshape(-1)], 2)
-        plan._cache[key] = Qx.reshape(T.shape[0], -1).to(ref.device, ref.dtype)
+        plan._cache[key] = Q.reshape(T.shape[0], -1).to(ref.device, ref.dtype)
     return plan._cache[key]
 
 
@@ -90,26 +87,8 @@ class Pullback:
         self.n, self.E = n, E = species.shape[0], plan.n_el
         self.layout = Layout(species, i, j, n, E)
         kern, spec = plan.kernel, plan.spec
-        rows = 3 + kern.n_rad + kern.n_chan * (1 + kern.tables.n_top + kern.tables.n_low) \
-            if kern.n_chan else 3 + kern.n_rad
-        keep = rows * rij.element_size() * sum(len(ch[6]) for ch in self.layout.chunks)
-        self.cache = [] if keep <= CACHE_BYTES else None
-        sums = []
         with torch.no_grad():
-            for c0, c1, p0, p1, _slot, Kc, inv in self.layout.chunks:
-                x = _gather(rij, p0, p1, inv, kern.rc)
-                sl = kern.slots(x)
-                sums.append(kern.sums(x, c1 - c0, self.layout.blocks(c1 - c0, Kc), sl))
-                if self.cache is not None:
-                    self.cache.append((x,) + _basis(kern, x, sl))
-            if sums:
-                rad, self.dsq, self.mom = (torch.cat(z) if z[0] is not None else None
-                                           for z in zip(*sums, strict=True))
-            else:
-                C = kern.n_chan
-                rad = rij.new_zeros((n, E, kern.n_rad))
-                self.dsq = rij.new_zeros((n, E, C))
-                self.mom = rij.new_zeros((n, E, C, kern.tables.n_top if C else 0))
+            rad, self.dsq, self.mom = run_sums(rij, kern, self.layout)
             parts = [rad.reshape(n, -1)]
             if plan.fact:
                 parts.append(plan._g5(rij, self.dsq, self.mom))
@@ -131,13 +110,13 @@ class Pullback:
         self._rhs = self._qmx = None
 
     def _qm(self):
-        """Q_d m_e,c and its tangential columns: [n, E, C, D, M_top + 3·n_low] (cached)."""
+        """Q_d m_e,c for all d as [n, C, E, D, M_top] (cached)."""
         if self._qmx is None:
             plan, kern = self.plan, self.plan.kernel
             D = plan.consts["deg_ind"].shape[1]
-            X = kern.tables.n_top + 3 * kern.tables.n_low
-            self._qmx = (self.mom @ _q_table(plan, self.rij)).view(
-                self.n, self.E, kern.n_chan, D, X)
+            Mt = kern.tables.n_top
+            q = (self.mom @ _q_table(plan, self.rij)).view(self.n, self.E, kern.n_chan, D, Mt)
+            self._qmx = q.transpose(1, 2).contiguous()
         return self._qmx
 
     def _terms(self, e):
@@ -146,88 +125,89 @@ class Pullback:
                 for p, (a, b) in enumerate(self.plan.pairs) if e in (a, b)]
 
     def _coefficients(self, cot):
-        """Per-centre coefficients for cot [K, n, F]: coef [n, E, K, NB] (rows of φ:
-        d_rad | d_dsq | d_mom) and poly [n, E, 3K, C·n_low] (rows (k, x), columns of ψ)."""
+        """K-last per-centre coefficients for cot [K, n, F]: coef [E, n, NB, K] (rows of φ:
+        d_rad | d_dsq | d_mom) and poly [E, n, C·n_low, 3K] (rows of ψ, columns (x, k))."""
         plan, n, E = self.plan, self.n, self.E
         kern, ref = plan.kernel, self.rij
         C, R = kern.n_chan, kern.n_rad
         K = cot.shape[0]
-        cot = cot.to(ref.dtype)
-        d_rad = cot[..., :self.nr].reshape(K, n, E, R).permute(1, 2, 0, 3)
+        cT = cot.to(ref.dtype).permute(1, 2, 0).contiguous()  # [n, F, K]
+        d_rad = cT[:, :self.nr].view(n, E, R, K)
         if not C:
-            return d_rad.contiguous(), None
+            return d_rad.transpose(0, 1), None
         t = kern.tables
         Mt, nl = t.n_top, t.n_low
         pairs = plan.pairs
-        d_ang = cot[..., self.nr:].reshape(K, n, len(pairs), -1)
+        dh = cT[:, self.nr:].view(n, len(pairs), -1, K)
         if plan.trip:
-            d_ang = d_ang[..., plan.fact]
-        dh = d_ang * plan._c("half", ref)[:, None]
+            dh = dh[:, :, plan.fact]
+        dh = dh * plan._c("half", ref)[:, None, None]  # [n, pair, nf, K]
         D = plan.consts["deg_ind"].shape[1]
-        dS = (dh @ plan._c("W", ref).t()).view(K, n, len(pairs), C, D)
-        dd = -(dh * plan._c("same", ref)[:, None]) @ plan._c("Wd", ref).t()  # [K,n,pair,C]
-        if self._rhs is None:  # per e: [n, C·T·D, C·Mt + 3·C·nl], block-diagonal in c
-            qm = self._qm()
-            self._rhs = []
-            for e in range(E):
-                terms = self._terms(e)
-                td = len(terms) * D
-                rhs = ref.new_zeros(n, C, td, C * Mt + 3 * C * nl)
-                poly_cols = rhs[..., C * Mt:].view(n, C, td, 3, C, nl)
-                for c in range(C):
-                    q = torch.cat([qm[:, o, c] for _, o, _ in terms], 1)  # [n, td, X]
-                    rhs[:, c, :, c * Mt:(c + 1) * Mt] = q[..., :Mt]
-                    poly_cols[:, c, :, :, c] = q[..., Mt:].view(n, td, 3, nl)
-                self._rhs.append(rhs.view(n, C * td, -1))
-        coef = ref.new_empty(n, E, K, R + C + C * Mt)
-        poly = ref.new_empty(n, E, K, 3 * C * nl)
-        coef[..., :R] = d_rad
+        dS = torch.matmul(plan._c("W", ref), dh).view(n, len(pairs), C, D, K)
+        dd = -torch.matmul(plan._c("Wd", ref), dh)  # [n, pair, C, K]
+        qm = self._qm()
+        coef = ref.new_empty(E, n, R + C + C * Mt, K)
+        poly = ref.new_empty(E, n * C, 3 * nl * K)
+        coef[:, :, :R] = d_rad.transpose(0, 1)
+        key = ("vjp_gather", K, ref.dtype, ref.device)  # (l, x) columns of each k
+        if key not in plan._cache:
+            ar = torch.arange(K, device=ref.device)
+            plan._cache[key] = ((kern.const("low_idx_lx", ref)[:, None] * K + ar).reshape(-1),
+                                kern.const("low_fac_lx", ref)[:, None].expand(-1, K)
+                                .reshape(-1).contiguous())
+        idx, fac = plan._cache[key]
         for e in range(E):
-            lhs = torch.cat([dS[:, :, p] * f for p, _, f in self._terms(e)], 3)  # [K,n,C,td]
-            out = torch.bmm(lhs.transpose(0, 1).reshape(n, K, -1), self._rhs[e])
-            coef[:, e, :, R + C:] = out[..., :C * Mt]
-            poly[:, e] = out[..., C * Mt:]
-            coef[:, e, :, R:R + C] = dd[:, :, pairs.index((e, e))].transpose(0, 1)
-        return coef, poly.view(n, E, 3 * K, C * nl)
+            terms = self._terms(e)
+            sel = torch.tensor([p for p, _, _ in terms], device=ref.device)
+            oth = torch.tensor([o for _, o, _ in terms], device=ref.device)
+            f = ref.new_tensor([f for _, _, f in terms])
+            lhs = (dS.index_select(1, sel) * f[:, None, None, None]).transpose(1, 2)
+            rhs = qm.index_select(2, oth).view(n * C, -1, Mt)  # [n·C, T·D, Mt]
+            dm = torch.bmm(rhs.transpose(1, 2), lhs.reshape(n * C, -1, K)).view(n, C, Mt, K)
+            coef[e, :, R + C:] = dm.view(n, C * Mt, K)
+            torch.index_select(dm.view(n * C, Mt * K), 1, idx, out=poly[e]).mul_(fac)
+            coef[e, :, R:R + C] = dd[:, pairs.index((e, e))]
+        return coef, poly.view(E, n, C * nl, 3 * K)
 
     def _chunk_basis(self, c):
+        """(x [3,S], u, φ, ψ) of chunk c, recomputed (cheaper than keeping them: the
+        working set stays in cache)."""
         ch = self.layout.chunks[c]
-        if self.cache is not None:
-            return self.cache[c]
         kern = self.plan.kernel
         x = _gather(self.rij, ch[2], ch[3], ch[6], kern.rc)
         return (x,) + _basis(kern, x, kern.slots(x))
 
     def _blocks(self, coef, poly):
-        """Yield (chunk, x [3,S], s0, s1, dx [B, K, 3, K_E]) per neighbour-element block."""
+        """Yield (chunk, x [3,S], s0, s1, dx [B, 3, K, K_E]) per neighbour-element block."""
         for c, ch in enumerate(self.layout.chunks):
             c0, c1, _p0, _p1, _slot, Kc, _inv = ch
             B = c1 - c0
             x, u, phi, psi = self._chunk_basis(c)
             for s0, s1, k, Kb in self.layout.blocks(B, Kc):
                 if Kb:
-                    yield ch, x, s0, s1, _block(coef[c0:c1, k], None if poly is None else
-                                                poly[c0:c1, k], u, phi, psi, s0, s1, B, Kb)
+                    yield ch, x, s0, s1, _block(coef[k, c0:c1], None if poly is None else
+                                                poly[k, c0:c1], u, phi, psi, s0, s1, B, Kb)
 
     def pairs(self, cot: torch.Tensor) -> torch.Tensor:
         """v [P, K, 3] for cot [K, n, F]."""
         K = cot.shape[0]
-        out = self.rij.new_empty((self.rij.shape[0], K, 3))
+        out = self.rij.new_empty((self.rij.shape[0], 3, K))
         with torch.no_grad():
             coef, poly = self._coefficients(cot)
             for ch, x, s0, s1, dx, last in _with_last(self._blocks(coef, poly)):
                 if s0 == 0:
                     buf = x.new_empty(x.shape[1], 3 * K)
                 B, Kb = dx.shape[0], dx.shape[3]
-                buf[s0:s1].view(B, Kb, K, 3).copy_(dx.permute(0, 3, 1, 2))
+                buf[s0:s1].view(B, Kb, 3, K).copy_(dx.permute(0, 3, 1, 2))
                 if last:
-                    out[ch[2]:ch[3]] = buf.index_select(0, ch[4]).view(-1, K, 3)
-            return self._add_triplets(out, cot)
+                    out[ch[2]:ch[3]] = buf.index_select(0, ch[4]).view(-1, 3, K)
+            return self._add_triplets(out.transpose(1, 2).contiguous(), cot)
 
-    def atoms(self, cot: torch.Tensor):
-        """(∂/∂positions [K, n, 3], per-centre virial [K, n, 3, 3]) for cot [K, n, F]."""
+    def atoms(self, cot: torch.Tensor, virial: bool = True):
+        """(∂/∂positions [K, n, 3], per-centre virial [K, n, 3, 3] or None without
+        ``virial``) for cot [K, n, F]."""
         K, n = cot.shape[0], self.n
-        grad = self.rij.new_zeros((n + 1, K, 3))
+        grad = self.rij.new_zeros((n + 1, 3, K))
         vir = self.rij.new_zeros((n, 3 * K, 3))
         with torch.no_grad():
             coef, poly = self._coefficients(cot)
@@ -236,23 +216,24 @@ class Pullback:
                 if s0 == 0:
                     buf = x.new_zeros(x.shape[1], 3 * K)
                 B, Kb = dx.shape[0], dx.shape[3]
-                buf[s0:s1].view(B, Kb, K, 3).copy_(dx.permute(0, 3, 1, 2))
+                buf[s0:s1].view(B, Kb, 3, K).copy_(dx.permute(0, 3, 1, 2))
                 grad[c0:c1] -= dx.sum(3)
-                vir[c0:c1] += torch.bmm(dx.view(B, 3 * K, Kb),
-                                        x[:, s0:s1].view(3, B, Kb).permute(1, 2, 0))
+                if virial:
+                    vir[c0:c1] += torch.bmm(dx.view(B, 3 * K, Kb),
+                                            x[:, s0:s1].view(3, B, Kb).permute(1, 2, 0))
                 if last:  # pair -> neighbour j (pads -> row n)
                     jslot = torch.full((x.shape[1],), n, dtype=self.j.dtype, device=x.device)
                     jslot[slot] = self.j[p0:p1]
                     grad.view(n + 1, 3 * K).index_add_(0, jslot, buf)
-            grad = grad[:n].transpose(0, 1)
-            vir = vir.view(n, K, 3, 3).permute(1, 0, 3, 2)  # W[k, n, a, b] = Σ r_a v_b
+            grad = grad[:n].permute(2, 0, 1)
+            vir = vir.view(n, 3, K, 3).permute(2, 0, 3, 1)  # W[k, n, a, b] = Σ r_a v_b
             if self.trip_out is not None:
                 v = self._add_triplets(self.rij.new_zeros((self.rij.shape[0], K, 3)), cot)
                 g = v.new_zeros((n, K, 3)).index_add_(0, self.j, v).index_add_(0, self.i, -v)
                 grad = grad + g.transpose(0, 1)
                 vir = vir + torch.zeros_like(vir).index_add_(
                     1, self.i, torch.einsum("pa,pkb->kpab", self.rij, v))
-        return grad.contiguous(), vir.contiguous()
+        return grad.contiguous(), vir.contiguous() if virial else None
 
     def jacobian(self) -> torch.Tensor:
         """Pair Jacobian J [P, F, 3] = ∂G_{i(p), f}/∂r_p (1/Å).
@@ -290,7 +271,7 @@ class Pullback:
                     if C:
                         coef, poly, cols = ang[e]
                         dx = _block(coef[c0:c1], poly[c0:c1], u, phi[R:], psi, s0, s1, B, Kb)
-                        blk.index_copy_(2, cols, dx.permute(0, 3, 1, 2))
+                        blk.index_copy_(2, cols, dx.permute(0, 3, 2, 1))
                 J[p0:p1] = buf.view(-1, 3 * F).index_select(0, slot).view(-1, F, 3)
         if self.trip_out is not None:
             cols = torch.tensor([self.nr + p * len(plan.spec.angular) + k
@@ -302,7 +283,7 @@ class Pullback:
 
     def _angular_rows(self, e):
         """Kernel coefficients of the factorised angular columns whose element pair contains
-        e: coef [n, K_e, C + C·M_top] (d_dsq | d_mom), poly [n, 3K_e, C·n_low], columns."""
+        e (K-last): coef [n, C + C·M_top, K_e] (d_dsq | d_mom), poly [n, C·n_low, 3K_e]."""
         plan, n, ref = self.plan, self.n, self.rij
         kern = plan.kernel
         C, t = kern.n_chan, kern.tables
@@ -314,18 +295,16 @@ class Pullback:
         blocks, dsq, cols = [], [], []
         n_ang = len(plan.spec.angular)
         for p, o, f in self._terms(e):
-            h = float(plan.consts["half"][p]) * f
-            blocks.append(torch.einsum("cdq,ncdx->nqcx", W * h, qm[:, o]))  # [n, nf, C, X]
+            h = float(plan.consts["half"][p])
+            blocks.append(torch.einsum("cdq,ncdm->ncmq", W * (h * f), qm[:, :, o]))
             same = plan.pairs[p][0] == plan.pairs[p][1]
-            wd = -float(plan.consts["half"][p]) * plan._c("Wd", ref).t() if same else \
-                ref.new_zeros(nf, C)
-            dsq.append(wd)  # [nf, C]
+            dsq.append(-h * plan._c("Wd", ref) if same else ref.new_zeros(C, nf))
             cols += [self.nr + p * n_ang + k for k in plan.fact]
-        A = torch.cat(blocks, 1)  # [n, K_e, C, X]
-        K = A.shape[1]
-        coef = torch.cat([torch.cat(dsq)[None].expand(n, K, C),
-                          A[..., :Mt].reshape(n, K, C * Mt)], 2)
-        poly = A[..., Mt:].reshape(n, K, C, 3, nl).transpose(2, 3).reshape(n, 3 * K, C * nl)
+        A = torch.cat(blocks, 3)  # [n, C, Mt, K_e]
+        K = A.shape[3]
+        coef = torch.cat([torch.cat(dsq, 1)[None].expand(n, C, K), A.reshape(n, C * Mt, K)], 1)
+        idx, fac = kern.const("low_idx_lx", ref), kern.const("low_fac_lx", ref)
+        poly = (A.index_select(2, idx) * fac[:, None]).reshape(n, C * nl, 3 * K)
         return coef, poly, torch.tensor(cols, device=ref.device)
 
     def _add_triplets(self, out, cot):
@@ -351,17 +330,19 @@ def _with_last(blocks):
 
 
 def _block(coef, poly, u, phi, psi, s0, s1, B, Kb):
-    """dx [B, K, 3, K_E] of one block: coef [B, K, NB], poly [B, 3K, C·n_low]; u [3, S],
-    φ, ψ [·, S] (1/r is in ψ)."""
-    K = coef.shape[1]
-    dr = torch.bmm(coef, phi[:, s0:s1].view(-1, B, Kb).transpose(0, 1))  # [B, K, Kb]
-    u_b = u[:, s0:s1].view(3, B, 1, Kb).permute(1, 2, 0, 3)  # [B, 1, 3, Kb]
+    """dx [B, 3, K, K_E] of one block from K-last coefficients coef [B, NB, K] and poly
+    [B, C·n_low, 3K] (columns (x, k)); u [3, S], φ, ψ [·, S] (1/r is in ψ)."""
+    K = coef.shape[2]
+    dr = torch.bmm(coef.transpose(1, 2), phi[:, s0:s1].view(-1, B, Kb).transpose(0, 1))
+    u_b = u[:, s0:s1].view(3, B, 1, Kb).transpose(0, 1)  # [B, 3, 1, Kb]
+    dr = dr.view(B, 1, K, Kb)
     if poly is None:
-        return dr[:, :, None] * u_b
-    du = torch.bmm(poly, psi[:, s0:s1].view(-1, B, Kb).transpose(0, 1)).view(B, K, 3, Kb)
+        return dr * u_b
+    du = torch.bmm(poly.transpose(1, 2), psi[:, s0:s1].view(-1, B, Kb).transpose(0, 1))
+    du = du.view(B, 3, K, Kb)
     # r̂ dr + (1 − r̂ r̂ᵀ) du / r
-    dr.sub_((du * u_b).sum(2))
-    return du.addcmul_(dr[:, :, None], u_b)
+    dr.sub_((du * u_b).sum(1, keepdim=True))
+    return du.addcmul_(dr, u_b)
 
 
 def features_and_pullback(plan, species, i, j, rij):
