@@ -173,10 +173,13 @@ class NNP(nn.Module):
                 member_forces: bool = False, create_graph: bool = False) -> Output:
         """Energies, forces and stress of a batch by one autograd pass (eV, eV/Å, eV/Å³).
 
-        ``member_forces`` also returns each committee member's forces (one extra backward
-        pass per member). Stress is returned only for fully periodic structures' rows
-        (others get NaN).
+        ``member_forces`` also returns each committee member's forces: without
+        ``create_graph`` all members come from one descriptor pullback (:meth:`_committee`),
+        otherwise from one extra backward pass per member. Stress is returned only for
+        fully periodic structures' rows (others get NaN).
         """
+        if member_forces and not create_graph and hasattr(self.descriptor, "pullback"):
+            return self._committee(batch, stress)
         pos0 = batch.positions
         if forces or member_forces:
             pos0 = pos0.detach().requires_grad_(True)
@@ -219,6 +222,61 @@ class NNP(nn.Module):
             mf = torch.stack(mfl)
             ms = torch.stack(msl) if stress else None
         return Output(energy, e_atom, f, s, mf, ms, log_var, g.detach())
+
+    def _committee(self, batch: Batch, stress: bool) -> Output:
+        """Energies, per-member and mean forces (and stress) with one shared descriptor
+        pass: the members' ∂E_m/∂G (M, N, F) come from one backward through the networks,
+        and the descriptor's pullback turns all M into ∂E_m/∂r (M, N, 3) and the per-atom
+        virials Σ_p r_p ⊗ ∂E_m/∂r_p at once (no autograd through the descriptor)."""
+        m, n = self.n_members, batch.species.shape[0]
+        pos, cell = batch.positions.detach(), batch.cell
+        with torch.no_grad():
+            rij = pair_vectors(pos, cell, batch.batch, batch.i, batch.j, batch.shifts)
+        pb = self.descriptor.pullback(batch.species, batch.i, batch.j, rij)
+        g = pb.features
+        inputs = [(idx, x.unsqueeze(0).expand(m, -1, -1))
+                  for idx, x in self.scaled_inputs(batch.species, g)]
+        with torch.enable_grad():
+            xs = [x.detach().requires_grad_(True) for _, x in inputs]
+            e_atom, v_atom = self.atomic_outputs(
+                batch.species, [(idx, x) for (idx, _), x in zip(inputs, xs, strict=True)])
+            grads = torch.autograd.grad(e_atom.sum(), xs, allow_unused=True)
+        dedg = g.new_zeros(m, n, g.shape[1])
+        for k, ((idx, _), gx) in enumerate(zip(inputs, grads, strict=True)):
+            if gx is None or idx.numel() == 0:
+                continue
+            cols = self.columns(k)
+            block = g.new_zeros(m, len(idx), g.shape[1])
+            block[:, :, cols] = gx / self.feature_std[k, cols]
+            dedg[:, idx] = block
+        dedr, vir = pb.atoms(dedg, stress)  # ∂E_m/∂positions (M, N, 3), virials (M,N,3,3)
+        energy = self.structure_sum(e_atom, batch.batch, batch.n_structures)
+        eps = None
+        if self.tail is not None:  # pair tails are cheap: autograd, one pass per member
+            with torch.enable_grad():
+                p0 = pos.requires_grad_(True)
+                tpos, tcell = p0, cell
+                if stress:
+                    eps = torch.zeros_like(cell).requires_grad_(True)
+                    tpos, tcell = strained(p0, cell, batch.batch, eps)
+                t = self.tail_energy(batch, tpos, tcell)
+                rows = t if t.dim() == 2 else t[None].expand(m, -1)
+                tg = [torch.autograd.grad(rows[k].sum(), [p0] + ([eps] if stress else []),
+                                          retain_graph=True) for k in range(m)]
+            energy = energy + t.detach()
+            dedr = dedr + torch.stack([x[0] for x in tg])
+        mf = -dedr
+        ms = s = None
+        if stress:
+            w = vir.new_zeros(m, batch.n_structures, 3, 3).index_add_(1, batch.batch, vir)
+            if eps is not None:
+                w = w + torch.stack([x[1] for x in tg])
+            ms = torch.stack([self._stress(w[k], cell, batch.pbc) for k in range(m)])
+            s = ms.mean(0)
+        log_var = None
+        if v_atom is not None:
+            log_var = torch.log(self.structure_sum(v_atom, batch.batch, batch.n_structures))
+        return Output(energy, e_atom, mf.mean(0), s, mf, ms, log_var, g.detach())
 
     @staticmethod
     def _stress(dedeps: torch.Tensor, cell: torch.Tensor, pbc: torch.Tensor) -> torch.Tensor:
