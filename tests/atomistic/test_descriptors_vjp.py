@@ -160,3 +160,15 @@ def test_atoms_without_neighbours():
                                                                   dtype=torch.float64))
     assert grad.shape == (2, 2, 3) and float(grad.abs().max()) == 0.0
     assert vir.shape == (2, 2, 3, 3)
+
+
+def test_g5_in_blocks_of_centres_changes_nothing(monkeypatch):
+    from nnpot.atomistic import descriptors_fast
+
+    sf, species, i, j, rij, pos = setup("three-elements")
+    g = sf(species, i, j, rij)
+    (grad,) = torch.autograd.grad(g.square().sum(), pos)
+    monkeypatch.setattr(descriptors_fast, "G5_CENTRES", 2)
+    g2 = sf(species, i, j, rij)
+    (grad2,) = torch.autograd.grad(g2.square().sum(), pos)
+    assert close(g2, g, 1e-13) and close(grad2, grad, 1e-12)

@@ -24,6 +24,7 @@ from nnpot.atomistic.descriptors_moments import Layout, MomentTables, SlotKernel
 from nnpot.atomistic.descriptors_triplets import triplet_features
 
 MAX_FACTORISED_ZETA = 8  # (ζ+1)² moments per slot and channel; triplets beyond
+G5_CENTRES = 4096  # centres per block of the per-centre G5 contraction
 
 
 class FastPlan:
@@ -89,8 +90,10 @@ class FastPlan:
         if not spec.angular:
             return g2
         parts = []
-        if self.fact:
-            parts.append(self._g5(rij, dsq, mom))
+        if self.fact:  # per block of centres: the moment arrays stay in cache
+            parts.append(torch.cat([self._g5(rij, dsq[c:c + G5_CENTRES], mom[c:c + G5_CENTRES])
+                                    for c in range(0, n, G5_CENTRES)]) if n > G5_CENTRES
+                         else self._g5(rij, dsq, mom))
         if self.trip:
             params = [spec.angular[k] for k in self.trip]
             parts.append(triplet_features(spec, params, species, i, j, rij, n))
