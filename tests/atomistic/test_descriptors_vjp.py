@@ -94,6 +94,7 @@ def autograd_jacobian(sf, species, i, j, rij):
 
 
 def close(a, b, tol):
+    a, b = a.detach(), b.detach()
     return float((a - b).abs().max()) <= tol * max(1.0, float(b.abs().max()))
 
 
