@@ -405,7 +405,7 @@ def make_plots(out_dir, arrays, metrics, calibration_plot, error_vs_sigma_plot):
         for part, sig in parts.items():
             if name == "committee+head" and part == "committee":
                 continue
-            lab = f"{name}: {part}" if name != part else name
+            lab = name if part == "committee" else f"{name}: {part}"
             e_ser[lab] = (t["e_err"], sig)
             e_sc[lab] = (t["e_err"], mets[(part, "E")]["scale"] * sig)
         if "committee" in parts and name != "committee+head":
