@@ -7,3 +7,18 @@ One module per pipeline: :mod:`nnpot.plotting.atomistic`, :mod:`nnpot.plotting.u
 import matplotlib
 
 matplotlib.use("Agg")
+
+
+def save_figure(fig, path):
+    """Write ``fig`` as PNG to ``path`` atomically (temp file, then rename); close it."""
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+    return path

@@ -8,15 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt  # Agg set by nnpot.plotting
 import numpy as np
 
-
-def _save(fig, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+from nnpot.plotting import save_figure as _save
 
 
 def learning_curve(metrics_jsonl, out) -> Path:
