@@ -2,9 +2,12 @@
 
 A file holds a committee of K potentials with one architecture: tensors ``m{k}.<param>``
 (k = 0 is the central model, fitted to all data), header ``config`` (arguments of
-:class:`~nnpot.nuclear.potential.NuclearPotential`), ``members``, ``mesh`` (points used in
-the fit), ``units``, ``conventions``, ``truncation`` (BUQEYE cbar, Lambda_b) and
-``provenance`` (what was fitted how). Loading never unpickles.
+:class:`~nnpot.nuclear.potential.NuclearPotential`), ``members``, ``mesh`` (the mesh used
+in the fit: ``{"kind": "default_mesh", "n": N}``; files of format 1 used what is now
+:func:`~nnpot.nuclear.mesh.legacy_mesh`), ``units``, ``conventions``, ``truncation``
+(BUQEYE posterior, Lambda_b, y_ref per wave) and ``provenance`` (what was fitted how).
+Loading never unpickles; ShortRange arguments missing from older files get their old
+values (:data:`~nnpot.nuclear.potential.LEGACY_SHORT`).
 
 Public use (MeV, fm, fm^-1):
 
@@ -21,10 +24,13 @@ from pathlib import Path
 
 import torch
 
-from nnpot.errors import MalformedFileError
+from nnpot.errors import FormatVersionError, MalformedFileError
 from nnpot.io import load_model_file, save_model_file
 from nnpot.nuclear.channels import Channel, get_channel
-from nnpot.nuclear.potential import NuclearPotential
+from nnpot.nuclear.potential import LEGACY_SHORT, NuclearPotential
+
+#: Version of the nuclear header layout (1: legacy mesh, format-1 ShortRange defaults).
+NUCLEAR_FORMAT = 2
 
 UNITS = {"momentum": "fm^-1", "potential": "MeV fm^3", "energy": "MeV",
          "phase_shifts": "deg (files), rad (inside)"}
@@ -59,9 +65,12 @@ class NuclearModel:
 
     def mesh(self):
         """The momentum mesh (points, weights) [fm^-1] the model was fitted on."""
-        from nnpot.nuclear.mesh import default_mesh
+        from nnpot.nuclear.mesh import default_mesh, legacy_mesh
 
-        return default_mesh(int(self.header.get("mesh", {}).get("n", 48)))
+        n = int(self.header.get("mesh", {}).get("n", 48))
+        if int(self.header.get("nuclear_format", 1)) < 2:
+            return legacy_mesh(n)
+        return default_mesh(n)
 
 
 def save_model(path: str | os.PathLike, members: list[NuclearPotential], extra: dict | None = None,
@@ -71,7 +80,8 @@ def save_model(path: str | os.PathLike, members: list[NuclearPotential], extra: 
     for i, m in enumerate(members):
         for name, t in m.state_dict().items():
             tensors[f"m{i}.{name}"] = t.detach().clone()
-    header = {"kind": "nuclear", "model": "NuclearPotential", "config": members[0].config(),
+    header = {"kind": "nuclear", "nuclear_format": NUCLEAR_FORMAT, "model": "NuclearPotential",
+              "config": members[0].config(),
               "members": len(members), "mesh": {"kind": "default_mesh", "n": int(mesh_n)},
               "units": UNITS, "conventions": CONVENTIONS}
     header.update(extra or {})
@@ -81,8 +91,13 @@ def save_model(path: str | os.PathLike, members: list[NuclearPotential], extra: 
 def load_model(path: str | os.PathLike) -> NuclearModel:
     """Read a nuclear model file (a model of another kind raises a clear InputError)."""
     tensors, header = load_model_file(path, kind="nuclear")
+    fmt = header.get("nuclear_format", 1)
+    if not isinstance(fmt, int) or fmt > NUCLEAR_FORMAT:
+        raise FormatVersionError(f"{str(path)!r} has nuclear format {fmt!r}; this nnpot "
+                                 f"reads formats up to {NUCLEAR_FORMAT}: upgrade nnpot")
     try:
-        cfg, k = header["config"], int(header["members"])
+        cfg, k = dict(header["config"]), int(header["members"])
+        cfg["short"] = LEGACY_SHORT | dict(cfg.get("short") or {})
         members = []
         for i in range(k):
             m = NuclearPotential(**cfg)
