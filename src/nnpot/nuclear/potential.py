@@ -79,22 +79,43 @@ class PionExchange:
                 "sfr_mev": self.sfr_mev, "nz": self.nz}
 
 
-def contact_terms(lp: int, l: int, contacts: str = "full") -> list[tuple[int, int]]:
-    """Exponents (i, j) of x'^(2i) x^(2j) in block (L', L) (i <= j in diagonal blocks)."""
-    if contacts == "LO":
-        return [(0, 0)] if lp == l == 0 else []
+#: Waves with a leading-order contact besides the S waves: the attractive singular tensor
+#: waves of Nogga, Timmermans, van Kolck, PRC 72, 054006 (2005).
+LO_TENSOR_WAVES = ("3P0", "3P2", "3D2")
+
+
+def block_degree(lp: int, l: int, contacts: str = "full", degrees: dict | None = None,
+                 wave: str | None = None) -> int:
+    """Highest total power d of (x'^2, x^2) in block (L', L) (-1: no contact).
+
+    ``degrees`` overrides the set; keys, most specific first: the block's wave name
+    ``wave`` (a diagonal block's phase, e.g. "1P1", or a coupled channel's mixing angle,
+    e.g. "E1"), then "L" for diagonal blocks ("0", "1", ...) or "L'L" for the upper-right
+    block of a coupled channel ("02", "13", ...); missing keys fall back to ``contacts``.
+    """
+    if degrees is not None:
+        for key in (wave, f"{lp}" if lp == l else f"{lp}{l}"):
+            if key is not None and key in degrees:
+                return int(degrees[key])
+    if contacts == "LO":  # S waves + the attractive singular tensor waves (NTvK)
+        return 0 if lp == l == 0 or (lp == l and wave in LO_TENSOR_WAVES) else -1
     if contacts == "NLO":
         if lp == l == 0:
-            return [(0, 0), (0, 1)]
-        if lp == l == 1:
-            return [(0, 0)]
-        if (lp, l) == (0, 2):
-            return [(0, 0)]
-        return []
+            return 1
+        return 0 if (lp == l == 1) or (lp, l) == (0, 2) else -1
+    if contacts != "full":
+        raise ValueError(f"contacts must be 'full', 'NLO' or 'LO', got {contacts!r}")
     if lp == l:
-        d = {0: 2, 1: 1}.get(l, 0)
+        return {0: 2, 1: 1}.get(l, 0)
+    return 1 if (lp, l) == (0, 2) else 0
+
+
+def contact_terms(lp: int, l: int, contacts: str = "full", degrees: dict | None = None,
+                  wave: str | None = None) -> list[tuple[int, int]]:
+    """Exponents (i, j) of x'^(2i) x^(2j) in block (L', L) (i <= j in diagonal blocks)."""
+    d = block_degree(lp, l, contacts, degrees, wave)
+    if lp == l:
         return [(i, j) for i in range(d + 1) for j in range(i, d + 1) if i + j <= d]
-    d = 1 if (lp, l) == (0, 2) else 0
     return [(i, j) for i in range(d + 1) for j in range(d + 1) if i + j <= d]
 
 
@@ -107,6 +128,11 @@ def _blocks(channel: Channel) -> list[tuple[int, int, int, int]]:
     return out
 
 
+def _block_wave(channel: Channel, lp: int, l: int) -> str:
+    """The wave a block belongs to: its phase ("3D1") or the mixing angle ("E1")."""
+    return channel.waves[channel.ls.index(l)] if lp == l else channel.waves[-1]
+
+
 def _key(channel: Channel, lp: int, l: int) -> str:
     return f"{channel.name}_{lp}{l}".replace("-", "_")
 
@@ -115,28 +141,41 @@ class ShortRange(torch.nn.Module):
     """Contact polynomial + symmetric neural correction in every channel (see module doc).
 
     p_scale: x = p / p_scale [fm^-1]; hidden: MLP width (0 disables the network);
-    contacts: "full", "NLO" or "LO" contact sets.
+    layers: hidden layers of the MLP (1 or 2); contacts: "full", "NLO" or "LO" contact
+    sets, ``degrees`` overrides per block (:func:`block_degree`); c_scale [MeV fm^3]: unit
+    of the stored contact parameters and of the network output (V = c_scale * (...), so
+    the parameters are O(1)); net_input: "p2" (network on (x'^2, x^2): V analytic in p^2)
+    or "p" (on (x', x): odd powers of p, non-analytic at p = 0; kept only to show the
+    pitfall that this changes the deuteron's asymptotic normalisation A_S).
     """
 
     def __init__(self, jmax: int = 4, p_scale: float = 2.0, hidden: int = 8,
-                 contacts: str = "full", nn_scale: float = 1.0, seed: int = 0):
+                 contacts: str = "full", nn_scale: float = 1.0, seed: int = 0,
+                 degrees: dict | None = None, c_scale: float = 100.0, layers: int = 1,
+                 net_input: str = "p2"):
         super().__init__()
+        if net_input not in ("p2", "p"):
+            raise ValueError(f"net_input must be 'p2' or 'p', got {net_input!r}")
+        if layers not in (1, 2):
+            raise ValueError(f"layers must be 1 or 2, got {layers}")
         self.jmax, self.p_scale, self.hidden = int(jmax), float(p_scale), int(hidden)
         self.contacts, self.nn_scale, self.seed = contacts, float(nn_scale), int(seed)
+        self.degrees = None if degrees is None else {str(k): int(v) for k, v in degrees.items()}
+        self.c_scale, self.layers, self.net_input = float(c_scale), int(layers), net_input
         gen = torch.Generator().manual_seed(int(seed))
         self.coef = torch.nn.ParameterDict()
         self.nets = torch.nn.ModuleDict()
         for c in np_channels(self.jmax):
             for _, _, lp, l in _blocks(c):
-                terms = contact_terms(lp, l, contacts)
+                terms = self.terms(c, lp, l)
                 if terms:
                     self.coef[_key(c, lp, l)] = torch.nn.Parameter(
                         torch.zeros(len(terms), dtype=torch.float64))
                 if self.hidden > 0:
-                    net = torch.nn.Sequential(
-                        torch.nn.Linear(2, hidden), torch.nn.Tanh(),
-                        torch.nn.Linear(hidden, hidden), torch.nn.Tanh(),
-                        torch.nn.Linear(hidden, 1)).double()
+                    mods = [torch.nn.Linear(2, hidden), torch.nn.Tanh()]
+                    if self.layers == 2:
+                        mods += [torch.nn.Linear(hidden, hidden), torch.nn.Tanh()]
+                    net = torch.nn.Sequential(*mods, torch.nn.Linear(hidden, 1)).double()
                     with torch.no_grad():
                         for m in net:
                             if isinstance(m, torch.nn.Linear):
@@ -147,6 +186,26 @@ class ShortRange(torch.nn.Module):
                         net[-1].weight.mul_(0.01)
                     self.nets[_key(c, lp, l)] = net
 
+    def terms(self, channel: Channel, lp: int, l: int) -> list[tuple[int, int]]:
+        """Contact exponents of block (L', L) of ``channel`` (:func:`contact_terms`)."""
+        return contact_terms(lp, l, self.contacts, self.degrees, _block_wave(channel, lp, l))
+
+    def net_block(self, key: str, x1: torch.Tensor, x2: torch.Tensor,
+                  diagonal: bool) -> torch.Tensor:
+        """Network part N(x'^2, x^2) (or N(x', x) for net_input "p") on the grid, symmetrised
+        for diagonal blocks; dimensionless (times c_scale nn_scale in the potential)."""
+        net = self.nets[key]
+        if self.net_input == "p2":
+            a, b = (x1**2)[:, None], (x2**2)[None, :]
+        else:
+            a, b = x1[:, None], x2[None, :]
+        aa, bb = torch.broadcast_tensors(a, b)
+        inp = torch.stack([aa, bb], dim=-1)
+        out = net(inp)[..., 0]
+        if diagonal:
+            out = 0.5 * (out + net(inp.flip(-1))[..., 0])
+        return out
+
     def block(self, channel: Channel, lp: int, l: int, p1: torch.Tensor,
               p2: torch.Tensor) -> torch.Tensor:
         """V_s of block (L', L) on (p1 x p2), without the regulator [MeV fm^3]."""
@@ -156,20 +215,14 @@ class ShortRange(torch.nn.Module):
         poly = torch.zeros(p1.shape[0], p2.shape[0], dtype=p1.dtype, device=p1.device)
         if key in self.coef:
             coef = self.coef[key]
-            for t, (i, j) in enumerate(contact_terms(lp, l, self.contacts)):
+            for t, (i, j) in enumerate(self.terms(channel, lp, l)):
                 term = a**i * b**j
                 if lp == l and i != j:
                     term = term + a**j * b**i
                 poly = poly + coef[t] * term
         if key in self.nets:
-            net = self.nets[key]
-            aa, bb = torch.broadcast_tensors(a, b)
-            inp = torch.stack([aa, bb], dim=-1)
-            out = net(inp)[..., 0]
-            if lp == l:
-                out = 0.5 * (out + net(inp.flip(-1))[..., 0])
-            poly = poly + self.nn_scale * out
-        return x1[:, None] ** lp * x2[None, :] ** l * poly
+            poly = poly + self.nn_scale * self.net_block(key, x1, x2, lp == l)
+        return self.c_scale * x1[:, None] ** lp * x2[None, :] ** l * poly
 
     def forward(self, channel: Channel, p1: torch.Tensor, p2: torch.Tensor) -> torch.Tensor:
         nl = len(channel.ls)
@@ -182,25 +235,45 @@ class ShortRange(torch.nn.Module):
 
     def config(self) -> dict:
         return {"jmax": self.jmax, "p_scale": self.p_scale, "hidden": self.hidden,
-                "contacts": self.contacts, "nn_scale": self.nn_scale, "seed": self.seed}
+                "contacts": self.contacts, "nn_scale": self.nn_scale, "seed": self.seed,
+                "degrees": self.degrees, "c_scale": self.c_scale, "layers": self.layers,
+                "net_input": self.net_input}
+
+
+#: ShortRange arguments of model files written before they existed (format 1).
+LEGACY_SHORT = {"c_scale": 1.0, "layers": 2, "net_input": "p2", "degrees": None}
 
 
 class NuclearPotential(torch.nn.Module):
-    """Full potential V = f (V_pi + V_s) f; call as ``model(channel, p_out, p_in)``.
+    """Full potential V = f (V_pi + V_mid + V_s) f; call as ``model(channel, p_out, p_in)``.
 
+    ``mid`` (optional) configures the shared intermediate-range correction
+    (:class:`nnpot.nuclear.midrange.MidRange`); None leaves it out.
     Returns (nL, nL, n1, n2) in MeV fm^3 for momenta in fm^-1. ``config()`` rebuilds it.
     """
 
-    def __init__(self, pion: dict | None = None, short: dict | None = None):
+    def __init__(self, pion: dict | None = None, short: dict | None = None,
+                 mid: dict | None = None):
         super().__init__()
+        from nnpot.nuclear.midrange import MidRange
+
         self.pion = PionExchange(**(pion or {}))
         self.short = ShortRange(**(short or {}))
+        self.mid = None if mid is None else MidRange(**mid)
+
+    def variable(self, channel: Channel, p1: torch.Tensor, p2: torch.Tensor) -> torch.Tensor:
+        """The fitted part V_mid + V_s (unregulated) [MeV fm^3]."""
+        v = self.short(channel, p1, p2)
+        return v if self.mid is None else v + self.mid(channel, p1, p2)
 
     def forward(self, channel: Channel, p1: torch.Tensor, p2: torch.Tensor) -> torch.Tensor:
         f1 = regulator(p1, self.pion.lam, self.pion.n_reg)
         f2 = regulator(p2, self.pion.lam, self.pion.n_reg)
-        vs = self.short(channel, p1, p2) * f1[:, None] * f2[None, :]
+        vs = self.variable(channel, p1, p2) * f1[:, None] * f2[None, :]
         return self.pion(channel, p1, p2).to(vs) + vs
 
     def config(self) -> dict:
-        return {"pion": self.pion.config(), "short": self.short.config()}
+        out = {"pion": self.pion.config(), "short": self.short.config()}
+        if self.mid is not None:
+            out["mid"] = self.mid.config()
+        return out
