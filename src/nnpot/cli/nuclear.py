@@ -76,18 +76,22 @@ def _tlabs(text: str):
 def run_fit(args: argparse.Namespace) -> int:
     from nnpot.config import dump_resolved, load_config
     from nnpot.io import atomic_write_json
-    from nnpot.nuclear.fit import FitConfig, run_fit
     from nnpot.nuclear.modelfile import save_model
+    from nnpot.nuclear.pipeline import FitConfig, run_fit
 
     cfg = load_config(FitConfig, args.config)
     out = Path(args.out)
-    log = None if args.quiet else (lambda rec: print(json.dumps(rec), file=sys.stderr))
+    log = None if args.quiet else (lambda rec: print(json.dumps(rec, default=str),
+                                                     file=sys.stderr))
     members, report = run_fit(cfg, log=log)
     save_model(out, members, mesh_n=cfg.mesh_n,
                extra={"truncation": report["truncation"],
                       "provenance": {"fit": "nnpot nuclear fit", "config": cfg.model_dump(),
                                      "data": "PWA93 np (+ Granada errors), B_d",
-                                     "fit_seconds": report["fit_seconds"]}})
+                                     "tlab_fitted": report["tlab_fitted"],
+                                     "fit_seconds": report["fit_seconds"],
+                                     "fit_cpu_seconds": report["fit_cpu_seconds"],
+                                     "threads": report["threads"]}})
     dump_resolved(cfg, out.parent)
     atomic_write_json(out.with_suffix(".report.json"), report)
     if not args.quiet:

@@ -4,9 +4,10 @@ Bands, reported separately:
 * committee: standard deviation over the committee members (epistemic, from seeds and
   bootstrap resampling of the fitted points);
 * EFT truncation: 68 % half-width of the BUQEYE pointwise model stored in the model file
-  (posterior nu, tau^2 learnt from the LO, NLO, N2LO chiral fits), for the N2LO long range:
-  t_nu^-1(0.84) |y_ref| tau Q^4 / sqrt(1 - Q^2), Q = max(p, m_pi)/Lambda_b,
-  y_ref = max(|delta|, 1 deg) of the central model (the fit used the order-by-order maximum).
+  (posterior nu, tau^2 learnt from the LO, NLO, N2LO chiral fits, :mod:`~.orders`), for
+  the N2LO long range: t_nu^-1(0.84) y_ref tau Q^4 / sqrt(1 - Q^2), Q = max(p, m_pi)/Lambda_b,
+  y_ref per wave as stored (max |delta_PWA93| over the fitted energies). Files of format 1
+  stored no y_ref; for them y_ref = max(|delta|, 1 deg) of the central model.
 """
 
 from __future__ import annotations
@@ -45,11 +46,17 @@ def committee_phases(model, tlab, waves=None, mesh=None) -> tuple[list[str], np.
     return wl, np.stack(out)
 
 
-def truncation_half_width(model, tlab, central_deg: np.ndarray, level: float = 0.68):
-    """68 % truncation half-width [deg] (W, E) from the model file's BUQEYE posterior."""
+def truncation_half_width(model, tlab, central_deg: np.ndarray, level: float = 0.68,
+                          waves=None):
+    """68 % truncation half-width [deg] (W, E) of ``waves`` from the model file's BUQEYE
+    posterior (``central_deg`` (W, E): the central phases, used by format-1 files)."""
     tr = model.header.get("truncation")
     if not tr:
         return np.full_like(central_deg, np.nan)
+    if "y_ref_deg" in tr:
+        from nnpot.nuclear.orders import truncation_half_width as band
+
+        return band(tr, list(waves), p_cm(tlab, warn=False), level=level)
     from nnpot.uq.truncation import TruncationModel
 
     tm = TruncationModel.from_dict({k: tr[k] for k in ("kind", "nu0", "tau0", "n_coefficients",
@@ -66,7 +73,7 @@ def phase_table(model, tlab, waves=None) -> dict:
     wl, ph = committee_phases(model, tl, waves)
     central = ph[0]
     std = ph.std(axis=0, ddof=1) if ph.shape[0] > 1 else np.zeros_like(central)
-    tw = truncation_half_width(model, tl, central)
+    tw = truncation_half_width(model, tl, central, waves=wl)
     return {"tlab_mev": tl, "units": "deg",
             "waves": {w: {"deg": central[i].tolist(), "committee_std_deg": std[i].tolist(),
                           "truncation_68_deg": tw[i].tolist()} for i, w in enumerate(wl)}}
