@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt  # Agg set by nnpot.plotting
@@ -65,7 +66,8 @@ def learning_curves(curves: dict[str, list[dict]], out, title: str = "",
                     target: float | None = None) -> Path:
     """Test force RMSE (meV/Å) against labelled structures, one colour per selection
     method: every seed thin, the mean over seeds thick. ``curves[method]`` is a list (one
-    per seed) of ``{"labels": [...], "forces_rmse_mev_ang": [...]}``; ``target`` draws
+    per seed) of ``{"labels": [...], "forces_rmse_mev_ang": [...]}`` (the thick line is the
+    geometric mean over seeds); ``target`` draws
     random sampling's final error as a horizontal line."""
     fig, ax = plt.subplots(figsize=(6.0, 4.2))
     for method, runs in curves.items():
@@ -75,10 +77,10 @@ def learning_curves(curves: dict[str, list[dict]], out, title: str = "",
                     alpha=0.45)
         n = min(len(r["labels"]) for r in runs)
         if n and all(r["labels"][:n] == runs[0]["labels"][:n] for r in runs):
-            mean = [sum(r["forces_rmse_mev_ang"][i] for r in runs) / len(runs)
-                    for i in range(n)]
+            mean = [math.exp(sum(math.log(r["forces_rmse_mev_ang"][i]) for r in runs)
+                             / len(runs)) for i in range(n)]
             ax.plot(runs[0]["labels"][:n], mean, marker + "-", color=color, lw=2, ms=4,
-                    label=f"{method} (mean of {len(runs)})")
+                    label=f"{method} (geometric mean of {len(runs)})")
     if target is not None:
         ax.axhline(target, color="k", ls=":", lw=1, label="random: final error")
     ax.set_xlabel("labelled structures")
