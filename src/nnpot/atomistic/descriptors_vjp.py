@@ -275,9 +275,10 @@ class Pullback:
                 J[p0:p1] = buf.view(-1, 3 * F).index_select(0, slot).view(-1, F, 3)
         if self.trip_out is not None:
             cols = torch.tensor([self.nr + p * len(plan.spec.angular) + k
-                                 for p in range(len(plan.pairs)) for k in plan.trip])
+                                 for p in range(len(plan.pairs)) for k in plan.trip],
+                                device=ref.device)
             cot = ref.new_zeros((len(cols), n, F))
-            cot[torch.arange(len(cols)), :, cols] = 1.0
+            cot[torch.arange(len(cols), device=ref.device), :, cols] = 1.0
             J[:, cols] += self._add_triplets(ref.new_zeros((P, len(cols), 3)), cot)
         return J
 
