@@ -3,9 +3,11 @@
 Properties: ``energy``, ``free_energy`` (eV), ``forces`` (eV/Å), ``stress`` (eV/Å³, Voigt,
 ASE sign; periodic cells only), ``energies`` (eV per atom). A committee model adds
 ``energy_std`` (eV), ``forces_std`` (N, eV/Å; per atom, sqrt of the mean over members of
-|F_m,i − F̄_i|²) and ``max_force_deviation`` (eV/Å, DP-GEN's trigger). Models saved by
-``nnpot fit`` also give recalibrated ``energy_sigma`` / ``forces_sigma`` (committees) and
-committee-free out-of-domain scores ``ood_score`` / ``ood_atoms`` per atom and ``ood``.
+|F_m,i − F̄_i|²) and ``max_force_deviation`` (eV/Å, DP-GEN's trigger); a model with an
+aleatoric head adds ``energy_aleatoric_std`` (eV; sqrt of the members' mean σ_E²).
+Models saved by ``nnpot fit`` also give recalibrated ``energy_sigma`` / ``forces_sigma``
+(committees) and committee-free out-of-domain scores ``ood_score`` / ``ood_atoms`` per
+atom and ``ood``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ class NNPCalculator(Calculator):
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies",
                               "energy_std", "forces_std", "max_force_deviation",
-                              "energy_sigma", "forces_sigma", "ood_score", "ood_atoms", "ood"]
+                              "energy_aleatoric_std", "energy_sigma", "forces_sigma",
+                              "ood_score", "ood_atoms", "ood"]
 
     def __init__(self, model: NNP, header: dict | None = None, check: bool = True, **kwargs):
         super().__init__(**kwargs)
@@ -78,7 +81,8 @@ class NNPCalculator(Calculator):
             self.results["forces_std"] = np.zeros(len(a))
             self.results["max_force_deviation"] = 0.0
         if out.log_var is not None:
-            self.results["energy_aleatoric_std"] = float(out.log_var[:, 0].exp().mean().sqrt())
+            log_var = out.log_var[:, 0].detach()
+            self.results["energy_aleatoric_std"] = float(log_var.exp().mean().sqrt())
         if self.uncertainty is not None:
             self.uncertainty.annotate(self.results, len(a), out.features, batch.species)
 
