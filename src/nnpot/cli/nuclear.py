@@ -1,6 +1,6 @@
 """``nnpot nuclear``: fit, phase shifts, deuteron and plots of nuclear NN potentials.
 
-Built-in sub-subcommands: ``fit``, ``phases``, ``deuteron``, ``plot``. Other modules add
+Built-in sub-subcommands: ``fit``, ``phases``, ``deuteron``, ``check``, ``plot``. Other modules add
 theirs by being listed in :data:`NUCLEAR_SUBCOMMANDS`; each such module has
 ``register(subparsers)`` that adds a parser to the ``nnpot nuclear`` subparsers and sets
 ``func`` to ``run(args) -> int``.
@@ -47,6 +47,12 @@ def register(subparsers) -> None:
     _model_arg(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_deuteron)
+
+    p = sub.add_parser("check", help="deviations from PWA93 (fitted and held-out energies), "
+                       "chi2, mesh independence, smoothness, deuteron vs experiment")
+    _model_arg(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_check)
 
     p = sub.add_parser("plot", help="plot every channel with PWA93 points and bands")
     _model_arg(p)
@@ -130,6 +136,34 @@ def run_deuteron(args: argparse.Namespace) -> int:
         e = res["experiment"].get(k)
         s = res["committee_std"].get(k, math.nan)
         print(f"{k:6s} {v:12.6f} ± {s:.2g}   exp {e if e is not None else '-'}")
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from nnpot.nuclear.validate import check
+
+    res = check(_load(args.model))
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    dev = res["deviations"]
+    tl, fitted = dev["tlab_mev"], dev["fitted_mev"]
+    print("wave  rms[deg] chi2/pt(data) chi2/pt(comb) | model - PWA93 [deg] at T_lab "
+          "(* = not fitted)")
+    print(" " * 43 + "".join(f"{t:>7.0f}{'' if t in fitted else '*'}" for t in tl))
+    for w, v in dev["waves"].items():
+        cells = "".join(f"{x:8.3f}" for x in v["dev_deg"])
+        print(f"{w:5s} {v['rms_deg']:8.3f} {v['chi2_per_point_data']:13.3f} "
+              f"{v['chi2_per_point']:13.4f} |{cells}")
+    m = res["mesh"]
+    print(f"mesh {m['n']} -> {m['n_big']}: max phase change {m['max_phase_change_deg']:.2e} deg "
+          f"({m['where'][0]}, {m['where'][1]:.0f} MeV), B_d change {m['bd_change_kev']:.2e} keV")
+    worst = max(res["smoothness"].items(), key=lambda kv: kv[1]["ratio"])
+    print(f"smoothness (1-MeV second differences, model / PWA93 spline): worst {worst[0]} "
+          f"{worst[1]['model_max_d2_deg']:.3g} / {worst[1]['pwa_spline_max_d2_deg']:.3g} deg")
+    for k, v in res["deuteron"].items():
+        e = v["experiment"]
+        print(f"{k:6s} {v['model']:12.6f}   exp {e if e is not None else '-'}")
     return 0
 
 

@@ -58,6 +58,10 @@ class FitData:
         return FitData(self.waves, self.tlab, self.p0, self.target, self.sigma, weight,
                        self.channels)
 
+    def with_target(self, target: torch.Tensor) -> FitData:
+        return FitData(self.waves, self.tlab, self.p0, target, self.sigma, self.weight,
+                       self.channels)
+
 
 @dataclass
 class FitSettings:
@@ -178,9 +182,10 @@ def fit_channel(model, dc: FitData, mesh, sigma_trunc=None, settings: FitSetting
     its = 0
     if init and contacts:
         _start_grid(_problem(model, dc, mesh, sigma_trunc, s, stages[0]), contacts, s)
-    for sb in stages:
+    for i, sb in enumerate(stages):  # intermediate sigma_B stages need no tight convergence
+        n_it = s.max_iter if i == len(stages) - 1 else max(1, s.max_iter // 3)
         its += levenberg_marquardt(_problem(model, dc, mesh, sigma_trunc, s, sb), contacts,
-                                   s.max_iter)["iterations"]
+                                   n_it)["iterations"]
     res = {"cost": float("nan")}
     if len(all_names) > len(contacts) or not contacts:
         res = levenberg_marquardt(_problem(model, dc, mesh, sigma_trunc, s, stages[-1]),

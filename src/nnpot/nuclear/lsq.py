@@ -270,12 +270,16 @@ def levenberg_marquardt(prob: Problem, names: list[str], max_iter: int = 100,
     for it in range(1, max_iter + 1):
         done = it
         jtj, jtr = jmat.T @ jmat, jmat.T @ r
-        diag = torch.diag(jtj).clamp(min=1e-12 * float(torch.diag(jtj).max()) + 1e-300)
+        diag = torch.diag(jtj).clamp(min=1e-9 * float(torch.diag(jtj).max()) + 1e-300)
         x0 = _get_flat(params)
         accepted = False
         for _ in range(40):
             lhs = jtj + mu * torch.diag(diag)
-            step = torch.linalg.solve(lhs, -jtr)
+            try:
+                step = torch.linalg.solve(lhs, -jtr)
+            except torch.linalg.LinAlgError:  # (numerically) singular: damp more
+                mu, nu = mu * nu, nu * 2.0
+                continue
             predicted = float(-(2.0 * step @ jtr + step @ jtj @ step))
             if geodesic:
                 h = 0.1
@@ -283,7 +287,8 @@ def levenberg_marquardt(prob: Problem, names: list[str], max_iter: int = 100,
                 rh, _, _, _ = residuals(prob, names, with_jac=False)
                 rvv = (2.0 / h) * ((rh - r) / h - jmat @ step)
                 acc = torch.linalg.solve(lhs, -(jmat.T @ rvv))
-                if float(acc.norm()) <= 0.75 * float(step.norm()):
+                if bool(torch.isfinite(acc).all()) and float(acc.norm()) <= 0.75 * float(
+                        step.norm()):
                     step = step + 0.5 * acc
             _set_flat(params, x0 + step)
             r2, _, _, _ = residuals(prob, names, with_jac=False)

@@ -1,22 +1,27 @@
-"""The nnpot NN potential: regulated pion exchange + contact polynomial + small neural net.
+"""The nnpot NN potential: regulated pion exchange + intermediate range + contacts + net.
 
 Every potential is a callable (channel, p_out [n1], p_in [n2]) -> V[L'idx, Lidx, n1, n2] in
 MeV fm^3 (p in fm^-1; normalisation of :mod:`nnpot.nuclear.constants`), with
 
-    V_{L'L}(p', p) = f(p') [ V_pi(p', p) + V_s,{L'L}(p', p) ] f(p),   f(p) = exp(-(p/Lambda)^(2n))
+    V_{L'L}(p', p) = f(p') [ V_pi + V_mid + V_s ]_{L'L}(p', p) f(p),   f(p) = exp(-(p/Lambda)^(2n))
 
-V_pi is OPE (LO), + TPE at NLO, + subleading TPE at N2LO (SFR cutoff, :mod:`~.tpe`). The
-short range of block (L', L) has the threshold behaviour p'^L' p^L built in (x = p/p_s):
+V_pi is OPE (LO), + TPE at NLO, + subleading TPE at N2LO (SFR cutoff, :mod:`~.tpe`); V_mid
+(optional) is the per-channel Yukawa intermediate range of :mod:`~.midrange`. The short
+range of block (L', L) has the threshold behaviour p'^L' p^L built in (x = p/p_s):
 
-    V_s,{L'L}(p', p) = x'^L' x^L [ sum_{i+j<=d} C_ij x'^(2i) x^(2j) + a N(x'^2, x^2) ]
+    V_s,{L'L}(p', p) = c_scale x'^L' x^L [ sum_{i+j<=d} C_ij x'^(2i) x^(2j) + a N(x'^2, x^2) ]
 
-C is symmetric (C_ij = C_ji) in diagonal blocks, so V(p', p) = V(p, p'); the lower-left
-block of a coupled channel is the transpose of the upper-right one, so the whole channel
-matrix is symmetric. N is a small tanh MLP on (x'^2, x^2), symmetrised for diagonal blocks
-(N(a, b) + N(b, a))/2; its inputs are squares, so V is analytic in p^2 and p'^2 (effective
-range expansion and the deuteron pole rely on it). Degrees d: S waves 2 (4 terms), P 1
-(2 terms), all other blocks 0 (1 term); the S-D (E1) block has 3 terms ("chiral" contact
-sets of lower orders are selected with ``contacts="LO"`` or ``"NLO"``).
+with dimensionless C_ij (c_scale = 100 MeV fm^3 makes natural values O(1)). C is symmetric
+(C_ij = C_ji) in diagonal blocks, so V(p', p) = V(p, p'); the lower-left block of a coupled
+channel is the transpose of the upper-right one, so the whole channel matrix is symmetric.
+N is a small tanh MLP on (x'^2, x^2), symmetrised for diagonal blocks (N(a, b) + N(b, a))/2;
+its inputs are squares, so V is analytic in p^2 and p'^2 (effective range expansion and the
+deuteron's asymptotic normalisation rely on it: inputs (x', x) change A_S, see the tests).
+Degrees d per block: ``contacts="full"`` gives S waves 2 (4 terms), P 1 (2 terms), other
+blocks 0 (1 term), the S-D (E1) block 1 (3 terms); ``degrees`` overrides per L, per
+off-diagonal block "L'L" or per wave (:func:`block_degree`); ``contacts="LO"``/``"NLO"``
+select the Weinberg sets used by the order-by-order fits (:mod:`~.orders`), LO including
+the 3P0, 3P2, 3D2 contacts of Nogga, Timmermans, van Kolck.
 """
 
 from __future__ import annotations
