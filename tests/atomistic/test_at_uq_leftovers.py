@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from ase import Atoms
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
@@ -20,6 +21,8 @@ from nnpot.atomistic.calculator import NNPCalculator
 from nnpot.atomistic.data import Frame
 from nnpot.atomistic.descriptors import default_spec
 from nnpot.atomistic.model import NNP
+from nnpot.atomistic.train import fit_statistics, prepare
+from nnpot.atomistic.workflow import build_uq, predict_frames
 
 CUTOFF = 4.0
 
@@ -64,3 +67,49 @@ def test_calculator_aleatoric_std_is_a_property_without_warnings():
     expect = float(out.log_var[:, 0].detach().exp().mean().sqrt())
     assert s == pytest.approx(expect, rel=1e-12)
     assert s > 0
+
+
+@pytest.fixture(scope="module")
+def cu_domain():
+    """Untrained single model with the training feature scaling; its domain is fitted on
+    30 rattled 32-atom cells (±2 % strain) and calibrated on 10 validation cells."""
+    torch.manual_seed(0)
+    model = tiny_model(members=1, aleatoric=False)
+    train, valid = cu_frames(30, 0, (2, 2, 2)), cu_frames(10, 1, (2, 2, 2))
+    prep = prepare(model, train)
+    fit_statistics(model, prep, train)
+    return model, {"uq": build_uq(model, prep, valid)}
+
+
+def test_structure_ood_flag_independent_of_size(cu_domain):
+    """Held-out cells like the validation ones (same strain and rattle), from 32 to 500
+    atoms, are not flagged as structures although a few of their atoms are (per-atom flags
+    are kept; ``any`` would flag those structures)."""
+    model, header = cu_domain
+    frames = [f for rep, n in (((2, 2, 2), 10), ((3, 3, 3), 6), ((4, 4, 4), 3), ((5, 5, 5), 2))
+              for f in cu_frames(n, 7, rep)]
+    preds = predict_frames(model, frames, header=header)
+    assert not any(p["ood"] for p in preds)
+    assert sum(int(p["ood_atoms"].sum()) for p in preds) > 0
+    assert all(0 < p["ood_structure_score"] <= 1 for p in preds)
+    st = header["uq"]["domain"]["structure"]
+    assert st["n_rows"] == 320 and st["calibration_flagged"] == 0.0
+
+
+def test_structure_ood_flag_fires_for_isolated_atom_and_strain(cu_domain):
+    model, header = cu_domain
+    calc = NNPCalculator(model, header)
+    lone = Atoms("Cu", positions=[[0, 0, 0]])  # no neighbour inside the cutoff
+    assert calc.get_property("ood", lone) and calc.get_property("ood_structure_score") > 1
+    for strain, rep in ((0.9, (2, 2, 2)), (0.9, (4, 4, 4)), (1.05, (4, 4, 4))):
+        a = bulk("Cu", "fcc", a=3.61 * strain, cubic=True).repeat(rep)
+        a.rattle(0.05, seed=3)
+        calc.reset()
+        assert calc.get_property("ood", a), (strain, rep)
+        assert calc.results["ood_atoms"].mean() > 0.5
+    # one displaced atom in an otherwise in-domain 256-atom cell
+    a = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((4, 4, 4))
+    a.rattle(0.05, seed=4)
+    a.positions[0] += [0.6, 0.6, 0.0]
+    calc.reset()
+    assert calc.get_property("ood", a)

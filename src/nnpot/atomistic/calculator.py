@@ -7,7 +7,8 @@ ASE sign; periodic cells only), ``energies`` (eV per atom). A committee model ad
 aleatoric head adds ``energy_aleatoric_std`` (eV; sqrt of the members' mean σ_E²).
 Models saved by ``nnpot fit`` also give recalibrated ``energy_sigma`` / ``forces_sigma``
 (committees) and committee-free out-of-domain scores ``ood_score`` / ``ood_atoms`` per
-atom and ``ood``.
+atom (score > 1: atom out of domain), ``ood_structure_score`` (max atomic score over the
+size-dependent structure threshold calibrated on validation) and ``ood`` (that > 1).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class NNPCalculator(Calculator):
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies",
                               "energy_std", "forces_std", "max_force_deviation",
                               "energy_aleatoric_std", "energy_sigma", "forces_sigma",
-                              "ood_score", "ood_atoms", "ood"]
+                              "ood_score", "ood_atoms", "ood_structure_score", "ood"]
 
     def __init__(self, model: NNP, header: dict | None = None, check: bool = True, **kwargs):
         super().__init__(**kwargs)

@@ -10,7 +10,14 @@ of atoms). Stored in the model header under ``"uq"``:
   committee deviation spread over three components);
 * ``domain``: :class:`nnpot.uq.DescriptorDomain` of the scaled training descriptors per
   element — a committee-free out-of-domain score per atom (an isolated atom, or a
-  compressed structure absent from training, is flagged even when all members agree).
+  compressed structure absent from training, is flagged even when all members agree) —
+  with a structure-level threshold T_N calibrated on the validation atoms
+  (:meth:`~nnpot.uq.DescriptorDomain.calibrate_structures`, about
+  ``STRUCTURE_RATE`` of in-distribution structures of any size flagged). ``ood`` of a
+  structure is ``max_i score_i > T_N``, not ``any(score_i > 1)`` (whose false-positive
+  rate grows as 1 − (1 − ε)^N with the atom count N), or more flagged atoms than chance
+  allows (a uniformly strained crystal); models without the calibration (fewer than 20
+  validation atoms, older files) keep ``any``.
 """
 
 from __future__ import annotations
@@ -19,9 +26,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from ase.data import atomic_numbers
 
 from nnpot.atomistic.data import Frame
 from nnpot.atomistic.model import NNP
+from nnpot.atomistic.neighbors import make_batch, pair_vectors
 from nnpot.uq import (
     DescriptorDomain,
     ScalarRecalibration,
@@ -39,17 +48,50 @@ def scaled_features(model: NNP, g: torch.Tensor, species: torch.Tensor) -> np.nd
             model.feature_std[sp].double().cpu()).numpy()
 
 
-def fit_domain(model: NNP, prepared) -> DescriptorDomain | None:
+STRUCTURE_RATE = 0.01  # target fraction of in-distribution structures flagged as ood
+
+
+def frame_descriptors(model: NNP, frames: Sequence[Frame], chunk_atoms: int = 20000):
+    """Descriptors ``g`` (N, F), species (N,) and structure index (N,) of ``frames``."""
+    species_of = {atomic_numbers[e]: k for k, e in enumerate(model.elements)}
+    gs, sps, owner = [], [], []
+    start = 0
+    while start < len(frames):
+        group, n = [], 0
+        while start + len(group) < len(frames) and (not group or n < chunk_atoms):
+            group.append(frames[start + len(group)])
+            n += len(group[-1])
+        b = make_batch([(f.numbers, f.positions, f.cell, f.pbc) for f in group], species_of,
+                       model.spec.cutoff, model.e_ref.dtype)
+        with torch.no_grad():
+            rij = pair_vectors(b.positions, b.cell, b.batch, b.i, b.j, b.shifts)
+            gs.append(model.features(b, rij).double())
+        sps.append(b.species)
+        owner.append(b.batch + start)
+        start += len(group)
+    return torch.cat(gs), torch.cat(sps), torch.cat(owner)
+
+
+def fit_domain(model: NNP, prepared, valid: tuple | None = None) -> DescriptorDomain | None:
     """Domain of the training atoms that have neighbours: an isolated-atom reference
     structure (all-zero descriptors) in the data must not make isolated atoms, or far
-    dimers, look in-domain."""
+    dimers, look in-domain. ``valid = (g, species, structure index)`` of the validation
+    atoms (:func:`frame_descriptors`) calibrates the structure-level threshold."""
     g = torch.cat([p.g for p in prepared])
     sp = torch.cat([p.species for p in prepared])
     keep = g.abs().sum(1) > 0
     if int(keep.sum()) < 2:  # no atom has neighbours: nothing to describe
         return None
-    return DescriptorDomain().fit(scaled_features(model, g[keep], sp[keep]),
-                                  sp[keep].numpy())
+    domain = DescriptorDomain().fit(scaled_features(model, g[keep], sp[keep]),
+                                    sp[keep].numpy())
+    if valid is not None:
+        gv, spv, owner = valid
+        keep = gv.abs().sum(1) > 0
+        if int(keep.sum()) >= 20:  # the tail fit needs a few rows above its 90 % quantile
+            domain.calibrate_structures(scaled_features(model, gv[keep], spv[keep]),
+                                        spv[keep].cpu().numpy(), owner[keep].cpu().numpy(),
+                                        rate=STRUCTURE_RATE)
+    return domain
 
 
 def sigmas(preds: Sequence[dict], frames: Sequence[Frame]):
@@ -110,8 +152,10 @@ class ModelUncertainty:
             x = scaled_features(self.model, g, species)
             score = self.domain.score(x, species.cpu().numpy())
             rec["ood_score"] = score
-            rec["ood_atoms"] = np.asarray(self.domain.flag(x, species.cpu().numpy()))
-            rec["ood"] = bool(rec["ood_atoms"].any())
+            rec["ood_atoms"] = np.asarray(score > 1.0)
+            rec["ood_structure_score"] = float(self.domain.structure_scores(score)[0]) \
+                if score.size else 0.0
+            rec["ood"] = rec["ood_structure_score"] > 1.0
         return rec
 
 

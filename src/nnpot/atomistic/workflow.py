@@ -37,6 +37,7 @@ from nnpot.atomistic.uncertainty import (
     calibration_summary,
     fit_domain,
     fit_recalibration,
+    frame_descriptors,
 )
 from nnpot.config import FitConfig, dump_resolved
 from nnpot.errors import ConfigError, InputError
@@ -133,7 +134,7 @@ def fit(cfg: FitConfig, out: str | Path, data: str | None = None, run_dir: str |
     model.to(dtype)
     state = train(model, train_prep, valid_prep, cfg.training, run_dir, progress, log)
     model.to(torch.float64)
-    uq = build_uq(model, train_prep, valid_frames)
+    uq = build_uq(model, train_prep, valid_frames, valid_prep)
     hdr = {"uq": uq}
     metrics = {"train": evaluate(model, train_frames[:200], header=hdr) if train_frames else {},
                "valid": evaluate(model, valid_frames, header=hdr) if valid_frames else {},
@@ -152,10 +153,21 @@ def fit(cfg: FitConfig, out: str | Path, data: str | None = None, run_dir: str |
                      time.perf_counter() - t0, provenance)
 
 
-def build_uq(model: NNP, train_prep, valid_frames: Sequence[Frame]) -> dict:
-    """Out-of-domain statistics of the training descriptors and, for models with σ
-    (committee or aleatoric head), recalibration factors from the validation split."""
-    domain = fit_domain(model, train_prep)
+def build_uq(model: NNP, train_prep, valid_frames: Sequence[Frame], valid_prep=None) -> dict:
+    """Out-of-domain statistics of the training descriptors (with the structure-level
+    threshold calibrated on the validation atoms) and, for models with σ (committee or
+    aleatoric head), recalibration factors from the validation split. ``valid_prep``
+    (prepared validation frames) saves recomputing their descriptors."""
+    valid = None
+    if valid_frames:
+        if valid_prep is not None:
+            valid = (torch.cat([p.g for p in valid_prep]),
+                     torch.cat([p.species for p in valid_prep]),
+                     torch.cat([torch.full((len(p.species),), k)
+                                for k, p in enumerate(valid_prep)]))
+        else:
+            valid = frame_descriptors(model, valid_frames)
+    domain = fit_domain(model, train_prep, valid)
     uq = {} if domain is None else {"domain": domain.to_dict()}
     if (model.n_members > 1 or model.aleatoric) and len(valid_frames) >= 2:
         uq.update(fit_recalibration(predict_frames(model, valid_frames), valid_frames))
@@ -167,7 +179,8 @@ def predict_frames(model: NNP, frames: Sequence[Frame], chunk_atoms: int = 20000
     """Predictions per frame: energy (eV), forces (eV/Å), stress (Voigt) and committee
     spreads (``energy_std``, ``forces_std`` per atom, ``max_force_deviation``). With the
     model's ``header``, also calibrated σ (``energy_sigma``, ``forces_sigma``) and
-    out-of-domain scores (``ood_score``, ``ood_atoms`` per atom, ``ood``)."""
+    out-of-domain scores (``ood_score``, ``ood_atoms`` per atom, ``ood_structure_score``,
+    ``ood``; see :mod:`nnpot.atomistic.uncertainty`)."""
     unc = ModelUncertainty(model, header) if header else None
     species_of = {atomic_numbers[e]: k for k, e in enumerate(model.elements)}
     dtype = model.e_ref.dtype
@@ -243,6 +256,7 @@ def evaluate(model: NNP, frames: Sequence[Frame], predictions: list[dict] | None
         out["calibration"] = calibration_summary(preds, frames, header)
     if preds and "ood" in preds[0]:
         out["ood_structures"] = int(sum(p["ood"] for p in preds))
+        out["ood_atoms"] = int(sum(int(p["ood_atoms"].sum()) for p in preds))
     return out
 
 

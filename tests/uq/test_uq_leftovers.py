@@ -1,0 +1,105 @@
+"""Leftovers of the uncertainty issue on arrays: the structure-level out-of-domain
+threshold (false-positive rate independent of the structure size)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from nnpot.uq import DescriptorDomain, UQInputError, per_structure
+
+R_S = np.array([2.0, 2.4, 2.8, 3.2, 3.6, 4.0, 4.4, 4.8])  # Å, centres of radial functions
+ETA = 4.0  # Å⁻²
+R_CUT = 5.0  # Å
+R0 = (2.3, 2.9)  # Å, nearest-neighbour distance of "element" 0 and 1
+
+
+def radial_descriptors(rng, n_atoms, r0, strain=1.0):
+    """G_k = Σ_j exp(−η (r_ij − r_s,k)²) f_c(r_ij) (cosine cutoff) for atoms with ten first
+    neighbours near r0 and ten second neighbours near 1.6 r0; ``strain`` scales every
+    distance (0.9 = compressed by 10 %)."""
+    d1 = r0 + 0.15 * rng.standard_normal((n_atoms, 10))
+    d2 = 1.6 * r0 + 0.3 * rng.standard_normal((n_atoms, 10))
+    d = np.concatenate([d1, d2], axis=1) * strain
+    fc = np.where(d < R_CUT, 0.5 * (np.cos(np.pi * d / R_CUT) + 1.0), 0.0)
+    return (np.exp(-ETA * (d[:, :, None] - R_S) ** 2) * fc[:, :, None]).sum(axis=1)
+
+
+def structures(rng, n_structures, n_atoms, strain=1.0):
+    """Rows, element index and structure index of random two-element structures."""
+    feats, groups, owner = [], [], []
+    for s in range(n_structures):
+        g = rng.integers(0, 2, n_atoms)
+        for e in (0, 1):
+            k = int((g == e).sum())
+            feats.append(radial_descriptors(rng, k, R0[e], strain))
+            groups.append(np.full(k, e))
+            owner.append(np.full(k, s))
+    return np.concatenate(feats), np.concatenate(groups), np.concatenate(owner)
+
+
+@pytest.fixture(scope="module")
+def calibrated():
+    """Domain of 1500 training atoms per element; structure threshold calibrated on 40
+    held-out 16-atom structures (640 rows)."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate(
+        [radial_descriptors(rng, 1500, R0[0]), radial_descriptors(rng, 1500, R0[1])]
+    )
+    dom = DescriptorDomain().fit(x, np.repeat([0, 1], 1500))
+    plain = DescriptorDomain.from_dict(dom.to_dict())  # per-atom only: any()
+    xv, gv, sv = structures(rng, 40, 16)
+    dom.calibrate_structures(xv, gv, sv, rate=0.01)
+    return plain, dom
+
+
+def test_in_domain_structures_of_any_size_are_rarely_flagged(calibrated):
+    """any(per-atom flag) fires for a fraction 1 − (1 − ε)^N of in-distribution structures
+    (a third of the 1024-atom ones here); the calibrated structure threshold keeps the
+    rate at the per-cent level for every size, while the per-atom flags stay as they were."""
+    plain, dom = calibrated
+    rng = np.random.default_rng(1)
+    for n_atoms, n_struct in ((4, 200), (16, 100), (128, 40), (1024, 20)):
+        x, g, s = structures(rng, n_struct, n_atoms)
+        flagged = dom.flag_structures(x, g, s)
+        assert flagged.shape == (n_struct,)
+        assert flagged.sum() <= max(1, int(0.03 * n_struct)), n_atoms
+        np.testing.assert_array_equal(dom.flag(x, g), plain.flag(x, g))  # atoms unchanged
+        if n_atoms == 1024:
+            assert per_structure(plain.flag(x, g), s).mean() >= 0.2  # the old behaviour
+    t = dom.structure_threshold(np.array([1, 4, 16, 128, 1024, 10**6]))
+    assert np.all(t >= 1.0) and np.all(np.diff(t) >= 0)
+    assert t[-1] > t[0]  # grows with size
+
+
+def test_isolated_and_compressed_structures_are_flagged(calibrated):
+    _, dom = calibrated
+    rng = np.random.default_rng(2)
+    # one atom without neighbours (all G = 0), alone or inside a large in-domain structure
+    assert dom.flag_structures(np.zeros((1, R_S.size)), [0], [0]).all()
+    x, g, s = structures(rng, 1, 1024)
+    x[17] = 0.0
+    assert dom.flag_structures(x, g, s).all()
+    # compressed structures, small and large
+    for strain, n_atoms in ((0.9, 16), (0.95, 128), (0.95, 1024)):
+        x, g, s = structures(rng, 10, n_atoms, strain=strain)
+        assert dom.flag_structures(x, g, s).all(), (strain, n_atoms)
+
+
+def test_structure_threshold_round_trip_and_uncalibrated_default(calibrated):
+    plain, dom = calibrated
+    rng = np.random.default_rng(3)
+    x, g, s = structures(rng, 8, 64, strain=0.97)
+    dom2 = DescriptorDomain.from_dict(json.loads(json.dumps(dom.to_dict())))
+    np.testing.assert_allclose(dom2.structure_score(x, g, s), dom.structure_score(x, g, s),
+                               rtol=1e-12)
+    # without calibration the structure flag is any() of the atom flags
+    np.testing.assert_array_equal(plain.flag_structures(x, g, s),
+                                  per_structure(plain.flag(x, g), s))
+    assert plain.structure_threshold(1000) == 1.0
+    # the diagnostic: the calibration structures themselves are rarely flagged
+    assert dom.structure["calibration_flagged"] <= 0.05
+    with pytest.raises(UQInputError, match="too few"):
+        DescriptorDomain.from_dict(dom.to_dict()).calibrate_structures(x[:10], g[:10])
