@@ -134,6 +134,9 @@ class ModelConfig(Strict):
     activation: Literal["silu", "tanh", "softplus", "gelu"] = "silu"
     committee: int = Field(1, ge=1, le=64)
     aleatoric: bool = False
+    # σ recalibration stored in the model, fitted on the validation split: one factor, or
+    # an isotonic map of interval multipliers (Kuleshov et al. 2018; JSON table)
+    recalibration: Literal["scalar", "isotonic"] = "scalar"
     reference_energies: Literal["fit"] | dict[str, float] = "fit"
     dispersion: DispersionConfig | None = None
 

@@ -113,3 +113,54 @@ def test_structure_ood_flag_fires_for_isolated_atom_and_strain(cu_domain):
     a.positions[0] += [0.6, 0.6, 0.0]
     calc.reset()
     assert calc.get_property("ood", a)
+
+
+def test_isotonic_recalibration_stored_and_applied(tmp_path):
+    """``recalibration = "isotonic"``: the map fitted in build_uq is a JSON table in the
+    header; after save/load the calculator's σ equals the map fitted directly on the same
+    validation errors, and on that validation set the recalibrated 68 % intervals cover
+    68 % of the errors (up to the discreteness of n samples)."""
+    from nnpot.atomistic.calculator import load_calculator
+    from nnpot.atomistic.modelfile import save_model
+    from nnpot.atomistic.uncertainty import errors, sigmas
+    from nnpot.atomistic.workflow import evaluate
+    from nnpot.config import FitConfig, parse_config
+    from nnpot.errors import InputError
+    from nnpot.uq import IsotonicRecalibration
+
+    assert parse_config(FitConfig, {"model": {"recalibration": "isotonic"}}).model \
+        .recalibration == "isotonic"
+    assert parse_config(FitConfig, {}).model.recalibration == "scalar"
+    with pytest.raises(InputError):
+        parse_config(FitConfig, {"model": {"recalibration": "beta"}})
+    torch.manual_seed(0)
+    model = tiny_model(members=2, aleatoric=True)
+    train, valid = cu_frames(12, 0, (2, 1, 1)), cu_frames(30, 1, (2, 1, 1))
+    prep = prepare(model, train)
+    fit_statistics(model, prep, train)
+    assert build_uq(model, prep, valid)["energy"]["kind"] == "scalar"  # the default
+    uq = build_uq(model, prep, valid, recalibration="isotonic")
+    assert uq["energy"]["kind"] == uq["forces"]["kind"] == "isotonic"
+    save_model(tmp_path / "m.nnp", model, {"uq": uq})
+    # the same map fitted directly
+    preds = predict_frames(model, valid)
+    (e_err, f_err), (e_sig, f_sig) = errors(preds, valid), sigmas(preds, valid)
+    iso_e = IsotonicRecalibration().fit(e_err, e_sig, n_knots=min(99, len(e_err) - 1))
+    iso_f = IsotonicRecalibration().fit(f_err, f_sig, n_knots=99)
+    assert iso_e.multiplier(0.6827) != pytest.approx(1.0, abs=0.05)  # not a no-op here
+    calc = load_calculator(tmp_path / "m.nnp")
+    a = bulk("Cu", "fcc", a=3.65, cubic=True).repeat((2, 1, 1))
+    a.rattle(0.05, seed=11)
+    a.calc = calc
+    a.get_potential_energy()
+    r, n = calc.results, len(a)
+    raw = np.hypot(r["energy_std"], r["energy_aleatoric_std"]) / n
+    assert r["energy_sigma"] == pytest.approx(iso_e(raw) * n, rel=1e-10)
+    np.testing.assert_allclose(r["forces_sigma"], iso_f(r["forces_std"] / np.sqrt(3)),
+                               rtol=1e-10)
+    # evaluation applies the stored intervals m(p) σ
+    header = {"uq": calc.header["uq"]}
+    cal = evaluate(model, valid, header=header)["calibration"]
+    assert abs(cal["energy_recalibrated"]["coverage_68"] - 0.68) <= 1.5 / len(e_err)
+    assert abs(cal["forces_recalibrated"]["coverage_95"] - 0.95) <= 0.01
+    assert cal["forces_recalibrated"]["miscalibration_area"] < 0.01

@@ -5,7 +5,9 @@ of atoms). Stored in the model header under ``"uq"``:
 
 * ``energy``: recalibration of the per-atom energy σ, σ_E/N with
   σ_E² = σ_committee² + σ_aleatoric², fitted on the validation split
-  (:class:`nnpot.uq.ScalarRecalibration`: σ' = s σ, s by maximum likelihood);
+  (:class:`nnpot.uq.ScalarRecalibration`: σ' = s σ, s by maximum likelihood; or, with
+  ``recalibration = "isotonic"``, :class:`nnpot.uq.IsotonicRecalibration`: a JSON table of
+  levels p and multipliers m(p), intervals |err| ≤ m(p) σ and σ' = m(0.6827) σ);
 * ``forces``: the same for force components with σ_F,i = forces_std_i / √3 (the per-atom
   committee deviation spread over three components);
 * ``domain``: :class:`nnpot.uq.DescriptorDomain` of the scaled training descriptors per
@@ -31,8 +33,10 @@ from ase.data import atomic_numbers
 from nnpot.atomistic.data import Frame
 from nnpot.atomistic.model import NNP
 from nnpot.atomistic.neighbors import make_batch, pair_vectors
+from nnpot.errors import ConfigError
 from nnpot.uq import (
     DescriptorDomain,
+    IsotonicRecalibration,
     ScalarRecalibration,
     calibration_report,
     combine,
@@ -115,17 +119,29 @@ def errors(preds: Sequence[dict], frames: Sequence[Frame]):
     return e, (np.concatenate(f) if f else None)
 
 
-def fit_recalibration(preds: Sequence[dict], frames: Sequence[Frame]) -> dict:
-    """Scalar recalibration factors from validation predictions (needs σ > 0)."""
+def _recalibrate(err: np.ndarray, sig: np.ndarray, kind: str) -> dict:
+    if kind == "isotonic" and len(err) >= 10:
+        return IsotonicRecalibration().fit(err, sig, n_knots=min(99, len(err) - 1)).to_dict()
+    return ScalarRecalibration().fit(err, sig).to_dict()
+
+
+def fit_recalibration(preds: Sequence[dict], frames: Sequence[Frame],
+                      kind: str = "scalar") -> dict:
+    """Recalibration of energy and force σ from validation predictions (needs σ > 0):
+    ``kind = "scalar"`` or ``"isotonic"`` (knots at p = j/(n_knots + 1) with
+    n_knots = min(99, n − 1); a quantity with fewer than 10 validation errors falls back
+    to the scalar factor, which the stored ``"kind"`` records)."""
+    if kind not in ("scalar", "isotonic"):
+        raise ConfigError(f"unknown recalibration {kind!r}; use \"scalar\" or \"isotonic\"")
     out = {}
     e_err, f_err = errors(preds, frames)
     e_sig, f_sig = sigmas(preds, frames)
     has_e = np.array([fr.energy is not None for fr in frames])
     if len(e_err) >= 2 and np.all(e_sig[has_e] > 0):
-        out["energy"] = ScalarRecalibration().fit(e_err, e_sig[has_e]).to_dict()
+        out["energy"] = _recalibrate(e_err, e_sig[has_e], kind)
     if f_err is not None and f_sig is not None and len(f_err) == len(f_sig) and \
             np.all(f_sig > 0):
-        out["forces"] = ScalarRecalibration().fit(f_err, f_sig).to_dict()
+        out["forces"] = _recalibrate(f_err, f_sig, kind)
     return out
 
 
@@ -170,11 +186,12 @@ def calibration_summary(preds: Sequence[dict], frames: Sequence[Frame], header: 
         out["energy_raw"] = calibration_report(e_err, e_sig[has_e])
         if "energy" in uq:
             cal = recalibration_from_dict(uq["energy"])
-            out["energy_recalibrated"] = calibration_report(e_err, cal(e_sig[has_e]))
+            out["energy_recalibrated"] = calibration_report(e_err, e_sig[has_e],
+                                                            recalibration=cal)
     if f_err is not None and f_sig is not None and len(f_sig) == len(f_err) and \
             np.all(f_sig > 0):
         out["forces_raw"] = calibration_report(f_err, f_sig)
         if "forces" in uq:
             cal = recalibration_from_dict(uq["forces"])
-            out["forces_recalibrated"] = calibration_report(f_err, cal(f_sig))
+            out["forces_recalibrated"] = calibration_report(f_err, f_sig, recalibration=cal)
     return out

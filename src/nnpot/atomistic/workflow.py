@@ -134,7 +134,7 @@ def fit(cfg: FitConfig, out: str | Path, data: str | None = None, run_dir: str |
     model.to(dtype)
     state = train(model, train_prep, valid_prep, cfg.training, run_dir, progress, log)
     model.to(torch.float64)
-    uq = build_uq(model, train_prep, valid_frames, valid_prep)
+    uq = build_uq(model, train_prep, valid_frames, valid_prep, cfg.model.recalibration)
     hdr = {"uq": uq}
     metrics = {"train": evaluate(model, train_frames[:200], header=hdr) if train_frames else {},
                "valid": evaluate(model, valid_frames, header=hdr) if valid_frames else {},
@@ -153,11 +153,14 @@ def fit(cfg: FitConfig, out: str | Path, data: str | None = None, run_dir: str |
                      time.perf_counter() - t0, provenance)
 
 
-def build_uq(model: NNP, train_prep, valid_frames: Sequence[Frame], valid_prep=None) -> dict:
+def build_uq(model: NNP, train_prep, valid_frames: Sequence[Frame], valid_prep=None,
+             recalibration: str = "scalar") -> dict:
     """Out-of-domain statistics of the training descriptors (with the structure-level
     threshold calibrated on the validation atoms) and, for models with σ (committee or
-    aleatoric head), recalibration factors from the validation split. ``valid_prep``
-    (prepared validation frames) saves recomputing their descriptors."""
+    aleatoric head), the σ recalibration fitted on the validation split: ``"scalar"`` (one
+    factor) or ``"isotonic"`` (a table of interval multipliers; see
+    :func:`nnpot.atomistic.uncertainty.fit_recalibration`). ``valid_prep`` (prepared
+    validation frames) saves recomputing their descriptors."""
     valid = None
     if valid_frames:
         if valid_prep is not None:
@@ -170,7 +173,8 @@ def build_uq(model: NNP, train_prep, valid_frames: Sequence[Frame], valid_prep=N
     domain = fit_domain(model, train_prep, valid)
     uq = {} if domain is None else {"domain": domain.to_dict()}
     if (model.n_members > 1 or model.aleatoric) and len(valid_frames) >= 2:
-        uq.update(fit_recalibration(predict_frames(model, valid_frames), valid_frames))
+        uq.update(fit_recalibration(predict_frames(model, valid_frames), valid_frames,
+                                    recalibration))
     return uq
 
 

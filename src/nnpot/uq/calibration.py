@@ -67,24 +67,43 @@ def coverage(err: Any, sigma: Any, level: float) -> float:
     return float(np.mean(np.abs(e) <= z_of_level(level) * s))
 
 
-def coverage_curve(err: Any, sigma: Any, n_levels: int = 100) -> tuple[np.ndarray, np.ndarray]:
+def _multipliers(p: np.ndarray, recalibration: Any = None) -> np.ndarray:
+    """Half-widths of the level-p intervals in units of σ: ``z_p``, or the recalibrated
+    ``recalibration.half_width(1, p)`` (0 at p = 0, inf at p = 1)."""
+    if recalibration is None:
+        return z_of_level(p)
+    m = np.where(p <= 0.0, 0.0, np.inf)
+    inner = (p > 0.0) & (p < 1.0)
+    m[inner] = np.asarray(recalibration.half_width(1.0, p[inner]), dtype=np.float64)
+    return m
+
+
+def coverage_curve(
+    err: Any, sigma: Any, n_levels: int = 100, recalibration: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Expected levels ``p_j = j/n_levels`` (j = 0..n_levels) and observed coverages.
 
     The observed coverage at ``p`` is the fraction of ``|err|/σ ≤ z_p``; at ``p = 1`` it is 1.
-    This is the curve of the calibration plot (expected on x, observed on y).
+    This is the curve of the calibration plot (expected on x, observed on y). With a
+    fitted ``recalibration`` (:class:`ScalarRecalibration` or
+    :class:`IsotonicRecalibration`) the level-p interval is its ``half_width(σ, p)``
+    (``z_p s σ`` or ``m(p) σ``) instead of ``z_p σ``.
     """
     e, s = err_sigma(err, sigma)
     if int(n_levels) < 2:
         raise UQInputError(f"n_levels must be at least 2, got {n_levels}.")
     p = np.linspace(0.0, 1.0, int(n_levels) + 1)
     r = np.sort(np.abs(e) / s)
-    obs = np.searchsorted(r, z_of_level(p), side="right") / r.size
+    obs = np.searchsorted(r, _multipliers(p, recalibration), side="right") / r.size
     return p, obs
 
 
-def miscalibration_area(err: Any, sigma: Any, n_levels: int = 100) -> float:
-    """``∫₀¹ |coverage(p) − p| dp`` by the trapezoidal rule on ``n_levels`` intervals."""
-    p, obs = coverage_curve(err, sigma, n_levels)
+def miscalibration_area(
+    err: Any, sigma: Any, n_levels: int = 100, recalibration: Any = None
+) -> float:
+    """``∫₀¹ |coverage(p) − p| dp`` by the trapezoidal rule on ``n_levels`` intervals
+    (intervals of ``recalibration`` when given, see :func:`coverage_curve`)."""
+    p, obs = coverage_curve(err, sigma, n_levels, recalibration)
     d = np.abs(obs - p)
     return float(np.sum(0.5 * (d[1:] + d[:-1]) * np.diff(p)))
 
@@ -120,22 +139,37 @@ def spearman_error_sigma(err: Any, sigma: Any) -> float:
     return float(stats.spearmanr(np.abs(e), s)[0])
 
 
-def calibration_report(err: Any, sigma: Any, n_bins: int = 10, n_levels: int = 100) -> dict:
+def calibration_report(
+    err: Any, sigma: Any, n_bins: int = 10, n_levels: int = 100, recalibration: Any = None
+) -> dict:
     """All metrics in one JSON-ready dict (floats; units of err where dimensional).
 
     Keys: ``n``, ``rmse``, ``mae``, ``rms_sigma``, ``coverage_68``, ``coverage_95``
     (observed coverage of the 68 % and 95 % central intervals), ``miscalibration_area``,
     ``nll``, ``ence`` (``n_bins`` reduced to n when there are fewer samples), ``spearman``.
+
+    With a fitted ``recalibration`` and the raw σ: coverages and the area use its
+    intervals ``half_width(σ, p)`` (an isotonic map's level-dependent multipliers), the
+    other σ metrics its Gaussian-equivalent ``σ' = recalibration(σ)``. For a scalar
+    factor this equals ``calibration_report(err, s σ)``.
     """
     e, s = err_sigma(err, sigma)
+    cov = {}
+    for level in (0.68, 0.95):
+        half = (z_of_level(level) * s if recalibration is None
+                else np.asarray(recalibration.half_width(s, level), dtype=np.float64))
+        cov[level] = float(np.mean(np.abs(e) <= half))
+    area = miscalibration_area(e, s, n_levels, recalibration)
+    if recalibration is not None:
+        s = np.asarray(recalibration(s), dtype=np.float64)
     return {
         "n": int(e.size),
         "rmse": float(np.sqrt(np.mean(e**2))),
         "mae": float(np.mean(np.abs(e))),
         "rms_sigma": float(np.sqrt(np.mean(s**2))),
-        "coverage_68": coverage(e, s, 0.68),
-        "coverage_95": coverage(e, s, 0.95),
-        "miscalibration_area": miscalibration_area(e, s, n_levels),
+        "coverage_68": cov[0.68],
+        "coverage_95": cov[0.95],
+        "miscalibration_area": area,
         "nll": gaussian_nll_np(e, s),
         "ence": ence(e, s, min(int(n_bins), e.size)),
         "spearman": spearman_error_sigma(e, s),
