@@ -103,3 +103,45 @@ def test_structure_threshold_round_trip_and_uncalibrated_default(calibrated):
     assert dom.structure["calibration_flagged"] <= 0.05
     with pytest.raises(UQInputError, match="too few"):
         DescriptorDomain.from_dict(dom.to_dict()).calibrate_structures(x[:10], g[:10])
+
+
+def _tick_labels(fig, axis):
+    """Visible, non-empty tick labels (major and minor) of ``axis`` after drawing."""
+    fig.canvas.draw()
+    ticks = axis.get_major_ticks() + axis.get_minor_ticks()
+    lo, hi = sorted(axis.axes.get_xlim() if axis.axis_name == "x" else axis.axes.get_ylim())
+    out = []
+    for t in ticks:
+        lab = t.label1
+        if lab.get_visible() and lab.get_text().strip() and lo <= t.get_loc() <= hi:
+            out.append(lab)
+    return out
+
+
+def test_error_vs_sigma_log_axes_have_no_overlapping_tick_labels():
+    """σ spanning less than a decade (2–6 or 2.1–3.4 meV), |err| a few decades: each
+    log axis carries at least two labels and no two labels' boxes overlap (matplotlib
+    labels minor ticks of short log axes, which collided)."""
+    import matplotlib.pyplot as plt
+
+    from nnpot.plotting.uq import draw_error_vs_sigma
+
+    rng = np.random.default_rng(5)
+    cases = []
+    for lo, hi in ((2e-3, 6e-3), (2.1e-3, 3.4e-3)):  # eV; the second has no 1-2-3-5 pair
+        sigma = rng.uniform(lo, hi, 400)
+        cases += [(size, sigma, sigma * rng.standard_normal(400))
+                  for size in ((5.5, 4.8), (3.0, 2.5))]
+    for size, sigma, err in cases:
+        fig, ax = plt.subplots(figsize=size)
+        draw_error_vs_sigma(ax, {"committee": (err, sigma)}, units="eV")
+        for axis in (ax.xaxis, ax.yaxis):
+            labels = _tick_labels(fig, axis)
+            assert len(labels) >= 2, axis.axis_name
+            renderer = fig.canvas.get_renderer()
+            boxes = [lab.get_window_extent(renderer) for lab in labels]
+            for i in range(len(boxes)):
+                for j in range(i + 1, len(boxes)):
+                    assert not boxes[i].overlaps(boxes[j]), (
+                        axis.axis_name, labels[i].get_text(), labels[j].get_text())
+        plt.close(fig)

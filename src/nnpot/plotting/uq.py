@@ -16,6 +16,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt  # Agg set by nnpot.plotting
 import numpy as np
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
 from nnpot.io import atomic_write_bytes
 from nnpot.uq import coverage_curve, miscalibration_area
@@ -42,6 +43,29 @@ def _flat(a: Any) -> np.ndarray:
     if hasattr(a, "detach"):
         a = a.detach().cpu().numpy()
     return np.asarray(a, dtype=np.float64).ravel()
+
+
+def _readable_log_axis(axis) -> None:
+    """Tick labels of a log axis that do not collide. Matplotlib labels the minor ticks
+    of a log axis spanning less than a decade (``3×10⁻³``, ``4×10⁻³``, ... side by side);
+    here minor ticks stay unlabelled, and an axis spanning less than two decades gets
+    major ticks at the first of 1, 1–2–5 or 1–2–3–5 × 10^k that puts two inside the view
+    (linear steps when none does: a span below a factor of ~1.7), in plain numbers."""
+    axis.axes.autoscale_view()
+    lo, hi = sorted(axis.get_view_interval())
+    axis.set_minor_formatter(NullFormatter())
+    if not (lo > 0 and np.isfinite(hi)) or np.log10(hi / lo) >= 2.0:
+        return
+    locator = MaxNLocator(nbins=3, steps=[1, 2, 2.5, 5, 10])
+    powers = 10.0 ** np.arange(np.floor(np.log10(lo)), np.ceil(np.log10(hi)) + 1)
+    for subs in ((1.0,), (1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 5.0)):
+        ticks = np.outer(powers, subs).ravel()
+        ticks = ticks[(ticks >= lo) & (ticks <= hi)]
+        if ticks.size >= 2:
+            locator = FixedLocator(ticks)
+            break
+    axis.set_major_locator(locator)
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.3g}"))
 
 
 def draw_calibration(ax, series: Mapping[str, tuple[Any, Any]], n_levels: int = 100) -> None:
@@ -82,6 +106,8 @@ def draw_error_vs_sigma(
         ax.plot([lo, hi], [1.96 * lo, 1.96 * hi], "k:", lw=0.8, label="|err| = 1.96 σ")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _readable_log_axis(ax.xaxis)
+    _readable_log_axis(ax.yaxis)
     u = f" ({units})" if units else ""
     ax.set_xlabel(f"predicted σ{u}")
     ax.set_ylabel(f"|error|{u}")
