@@ -41,8 +41,8 @@ from scipy.special import gammaln, roots_legendre
 from nnpot.errors import InputError
 
 __all__ = ["oscillator_length", "ho_radial_r", "ho_radial_p", "n_states", "ho_mesh",
-           "ho_matrix_momentum", "ho_matrix_local", "ho_kinetic", "ho_channel_hamiltonian",
-           "HBARC"]
+           "ho_matrix_momentum", "ho_matrix_local", "ho_matrix_local_block", "ho_kinetic",
+           "ho_channel_hamiltonian", "HBARC"]
 
 HBARC = 197.3269804  #: MeV fm (CODATA 2018; same value as nnpot.nuclear.constants)
 
@@ -186,6 +186,24 @@ def ho_matrix_local(vr: Callable[[np.ndarray], np.ndarray], l: int, nmax: int, b
     wr = 0.5 * rmax * wq * r * r
     f = b**-1.5 * ho_table(l, n_states(l, nmax) - 1, r / b)
     return (f * (wr * vr(r))) @ f.T
+
+
+def ho_matrix_local_block(vr: Callable[[np.ndarray], np.ndarray], l_out: int, l_in: int,
+                          nmax: int, b: float, npoints: int | None = None) -> np.ndarray:
+    """<n' l_out|V|n l_in> [MeV] of a local radial function V(r) [MeV] coupling l_in to l_out.
+
+    = int dr r^2 R_n'l_out(r) V(r) R_n l_in(r), the real coordinate-space convention of this
+    module (for a tensor force V(r) = V_T(r) <l_out|S12|l_in>). Same quadrature as
+    :func:`ho_matrix_local`; rows n' = 0..(nmax - l_out)//2, columns n = 0..(nmax - l_in)//2.
+    """
+    rmax = b * (math.sqrt(2.0 * nmax + 3.0) + 7.0)
+    npoints = max(400, 8 * nmax) if npoints is None else int(npoints)
+    x, wq = gauss_legendre(npoints)
+    r = 0.5 * rmax * (x + 1.0)
+    wr = 0.5 * rmax * wq * r * r
+    fo = b**-1.5 * ho_table(l_out, n_states(l_out, nmax) - 1, r / b)
+    fi = b**-1.5 * ho_table(l_in, n_states(l_in, nmax) - 1, r / b)
+    return (fo * (wr * vr(r))) @ fi.T
 
 
 def ho_kinetic(l: int, nmax: int, hw: float) -> np.ndarray:
