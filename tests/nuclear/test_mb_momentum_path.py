@@ -159,3 +159,21 @@ def test_minnesota_triton_through_the_model_path_matches_the_published_value():
     energies = [solve_triton(me, n, hw, H2M).energy for n in nlist]
     ext = extrapolate_exponential(nlist, energies)
     assert ext.e_inf == pytest.approx(-8.38, abs=0.01)
+
+
+def test_contact_fit_widens_its_bracket_for_a_weak_contact():
+    """A target that needs c_E far outside the first bracket is still found (the shipped
+    model needs |c_E| >> 1: its wave function has almost no weight where the regulated
+    contact acts); beyond ``max_abs`` a clear error remains."""
+    from nnpot.errors import InputError
+    from nnpot.nuclear.threebody.interaction import local_me
+    from nnpot.nuclear.threebody.models import minnesota_r
+    from nnpot.nuclear.threebody.triton import fit_contact
+
+    hw, nmax = 30.0, 6
+    me = local_me(lambda s, j, t, l: minnesota_r(s) if l % 2 == 0 else None, nmax, hw, H2M)
+    target = solve_triton(me, nmax, hw, H2M, c_e=-37.0).energy
+    assert abs(target - solve_triton(me, nmax, hw, H2M).energy) > 1.0
+    assert fit_contact(me, nmax, hw, H2M, target) == pytest.approx(-37.0, abs=1e-4)
+    with pytest.raises(InputError):
+        fit_contact(me, nmax, hw, H2M, target, max_abs=20.0)

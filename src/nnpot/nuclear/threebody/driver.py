@@ -141,6 +141,10 @@ def model_triton(model, nmax_list: Sequence[int], hw: float, ols: bool = False,
             out["c_e_fitted_to"] = ("extrapolated energy of N_max " + str(fit_n)
                                     if isinstance(fit_n, list) else f"N_max = {fit_n}")
         out["c_e"] = c_e
+        if abs(c_e) > 10.0:  # natural size is O(1) (F_pi^4 Lambda_chi units)
+            out["c_e_note"] = (f"|c_E| = {abs(c_e):.3g} is far from natural size O(1): the NN "
+                               "wave function has little weight where the regulated contact "
+                               "acts; the NN force, not the 3NF, is what is off")
         out["contact"] = {"lambda_mev": contact[0], "n": contact[1], "f_pi_mev": 92.4,
                           "lambda_chi_mev": 700.0}
         with3 = []

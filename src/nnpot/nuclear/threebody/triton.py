@@ -122,13 +122,16 @@ def triton_scan(bare_me: dict, nmax_list: Sequence[int], hw: float, hbar2_m: flo
 def fit_contact(me, nmax, hw: float, hbar2_m: float, target: float,
                 ols: bool = False, contact: tuple[float, int] = (500.0, 2),
                 bracket: tuple[float, float] = (-5.0, 5.0), tol: float = 1e-6,
-                nbig: int | None = None) -> float:
+                nbig: int | None = None, max_abs: float = 1e4) -> float:
     """c_E such that the 3H energy equals ``target`` [MeV].
 
     ``nmax`` an int: the energy at that N_max. A list of >= 3 N_max: the exponentially
     extrapolated energy (:mod:`extrapolate`). ``me`` are matrix elements valid for every
     N_max (bare), or bare ones up to ``nbig`` quanta when ``ols`` (converted per N_max).
-    H(c_E) = H_NN + c_E W is linear in c_E; the root is found with Brent's method.
+    H(c_E) = H_NN + c_E W is linear in c_E; the root is found with Brent's method. When
+    ``bracket`` holds no root it is widened by factors of 4 up to |c_E| = ``max_abs`` (a
+    potential whose wave function has little weight where the regulated contact acts
+    needs an unnaturally large c_E; the caller should report that, not hide it).
     """
     import scipy.optimize
 
@@ -156,6 +159,9 @@ def fit_contact(me, nmax, hw: float, hbar2_m: float, target: float,
 
     lo, hi = bracket
     flo, fhi = energy(lo), energy(hi)
+    while np.sign(flo) == np.sign(fhi) and max(abs(lo), abs(hi)) * 4.0 <= max_abs:
+        lo, hi = 4.0 * lo, 4.0 * hi
+        flo, fhi = energy(lo), energy(hi)
     if np.sign(flo) == np.sign(fhi):
         raise InputError(f"no c_E in [{lo}, {hi}] gives E = {target} MeV "
                          f"(E - target = {flo:.3f}, {fhi:.3f} MeV at the ends)")
