@@ -28,14 +28,20 @@ import torch
 from ase import Atoms
 from ase.data import atomic_numbers
 
-from nnpot.active.select import d_optimal, farthest_point, max_disagreement
+from nnpot.active.select import (
+    d_optimal,
+    farthest_point,
+    max_disagreement,
+    shortlist_size,
+)
 from nnpot.atomistic.model import NNP
 from nnpot.atomistic.neighbors import make_batch, pair_vectors
 from nnpot.errors import InputError
 
 __all__ = ["METHODS", "choose_batch", "max_force_deviation", "structure_features"]
 
-METHODS = ("d_optimal", "disagreement", "farthest_point", "random")
+METHODS = ("d_optimal", "disagreement", "farthest_point", "hybrid", "random")
+HYBRID_PREFILTER = 4.0  # shortlist = the 4·budget largest σ_max (see choose_batch)
 
 
 @torch.no_grad()
@@ -101,6 +107,10 @@ def choose_batch(method: str, model: NNP | None, pool: Sequence[Atoms], budget: 
       by :func:`max_force_deviation` when not given);
     - ``"d_optimal"``: greedy D-optimal on last-layer features, the information matrix
       starting from the ``labelled`` structures' features (+ 10⁻⁶ I);
+    - ``"hybrid"``: disagreement pre-filter, then D-optimal for diversity
+      (:func:`nnpot.active.select.disagreement_then_d_optimal`): the
+      ``HYBRID_PREFILTER · budget`` largest σ_max, among them greedy D-optimal as for
+      ``"d_optimal"`` (features are computed for the shortlist only);
     - ``"farthest_point"``: farthest-point sampling on descriptor features, distances to
       the ``labelled`` structures included;
     - ``"random"``: uniform without replacement, ``numpy.random.default_rng(seed)``.
@@ -120,14 +130,19 @@ def choose_batch(method: str, model: NNP | None, pool: Sequence[Atoms], budget: 
         return np.sort(rng.choice(len(pool), size=int(budget), replace=False)).astype(np.intp)
     if model is None and not (method == "disagreement" and sigmas is not None):
         raise InputError(f"selection method {method!r} needs the committee model")
-    if method == "disagreement":
+    if method in ("disagreement", "hybrid"):
         s = max_force_deviation(model, pool) if sigmas is None else np.asarray(sigmas, float)
         if s.shape != (len(pool),):
             raise InputError(f"need one σ per pool structure ({len(pool)}), got {s.shape}")
-        return max_disagreement(s, int(budget))
-    kind = "last_layer" if method == "d_optimal" else "descriptor"
+        if method == "disagreement":
+            return max_disagreement(s, int(budget))
+        top = max_disagreement(s, shortlist_size(len(pool), int(budget), HYBRID_PREFILTER))
+        pool = [pool[i] for i in top]
+    kind = "descriptor" if method == "farthest_point" else "last_layer"
     phi = structure_features(model, pool, kind)
     ref = structure_features(model, labelled, kind) if len(labelled) else None
     if method == "d_optimal":
         return d_optimal(phi, int(budget), prior=1e-6 if ref is None else ref, ridge=1e-6)
+    if method == "hybrid":
+        return top[d_optimal(phi, int(budget), prior=1e-6 if ref is None else ref, ridge=1e-6)]
     return farthest_point(phi, int(budget), reference=ref)

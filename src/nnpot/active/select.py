@@ -15,6 +15,11 @@ Three criteria, each deterministic (ties go to the lowest index):
   is updated by Sherman–Morrison, ``A⁻¹ ← A⁻¹ − (A⁻¹φ)(A⁻¹φ)ᵀ / (1 + φᵀA⁻¹φ)``; one pick
   costs O(n d). ``log det A_S − log det A_0`` is monotone submodular, so greedy is within
   a factor (1 − 1/e) of the best subset (Nemhauser, Wolsey, Fisher 1978).
+- :func:`disagreement_then_d_optimal` — the two combined: the ``m = prefilter · k``
+  candidates with the largest scores, then greedy D-optimal among those ``m``. The
+  pre-filter keeps what the committee is unsure about; D-optimal keeps the batch diverse
+  (the ``k`` largest scores of an MD pool are often ``k`` consecutive, nearly identical
+  frames of one trajectory).
 
 Deterministic oracles give the same label to the same structure, so an exact duplicate
 (in feature space) of a picked candidate carries no information: farthest-point never
@@ -27,7 +32,8 @@ import numpy as np
 
 from nnpot.errors import InputError
 
-__all__ = ["d_optimal", "farthest_point", "max_disagreement"]
+__all__ = ["d_optimal", "disagreement_then_d_optimal", "farthest_point",
+           "max_disagreement", "shortlist_size"]
 
 
 def _check_k(k: int) -> int:
@@ -160,3 +166,33 @@ def d_optimal(
         alive[i] = False
     idx = np.asarray(chosen, dtype=np.intp)
     return (idx, np.asarray(gains)) if return_gains else idx
+
+
+def disagreement_then_d_optimal(scores, features, k: int, prefilter: float = 4.0, prior=1.0,
+                                ridge: float = 1e-8) -> np.ndarray:
+    """Indices of ``k`` rows: greedy D-optimal among the ``m`` largest ``scores``.
+
+    ``m = min(n, ceil(prefilter · k))`` candidates with the largest ``scores`` (any unit,
+    e.g. σ_max in eV/Å; :func:`max_disagreement`) form the shortlist; :func:`d_optimal`
+    (``prior``, ``ridge`` as there) then picks ``k`` of them, ties going to the larger
+    score. ``prefilter = 1`` is plain disagreement (the same set unless it holds exact
+    duplicates); ``prefilter ≥ n / k`` is plain D-optimal (up to ties).
+    ``features`` (n, d) are the whole pool's.
+    """
+    k = _check_k(k)
+    s = np.asarray(scores, dtype=float)
+    if s.ndim != 1:
+        raise InputError(f"scores must be a 1-D array, got shape {s.shape}")
+    phi = _features(features)
+    if len(phi) != len(s):
+        raise InputError(f"need one feature row per score ({len(s)}), got {len(phi)}")
+    top = max_disagreement(s, shortlist_size(len(s), k, prefilter))
+    return top[d_optimal(phi[top], k, prior=prior, ridge=ridge)]
+
+
+def shortlist_size(n: int, k: int, prefilter: float) -> int:
+    """``min(n, ceil(prefilter · k))``: how many candidates the disagreement pre-filter of
+    :func:`disagreement_then_d_optimal` keeps (``prefilter`` ≥ 1)."""
+    if not np.isfinite(prefilter) or prefilter < 1:
+        raise InputError(f"the pre-filter factor must be a number >= 1, got {prefilter!r}")
+    return min(int(n), int(np.ceil(prefilter * _check_k(k))))
