@@ -227,7 +227,7 @@ def fitted_model(quick: bool) -> dict:
         out["triton"] = {"refused": "the model has spurious deep bound states (see above)"}
         return out
     try:
-        out["triton"] = model_triton(model, [16, 20, 24] if quick else [24, 28, 32, 36], 24.0,
+        out["triton"] = model_triton(model, [16, 20, 24] if quick else [24, 32, 40, 48], 24.0,
                                      members=list(range(len(model.members))), fit_c_e=True)
     except Exception as exc:  # noqa: BLE001
         out["triton"] = {"error": str(exc)}
