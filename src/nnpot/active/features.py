@@ -12,6 +12,11 @@ gradient of the per-atom energy with respect to those weights divided by s, and 
 the Gauss–Newton (Fisher) information of energy labels for the last layer (cf. Zaverkin
 & Kästner, Mach. Learn.: Sci. Technol. 2, 035009 (2021)).
 
+``atom_features`` gives the same activations per atom, φ_{m,i} = h_{m,i} − h⁰_{m,e(i)} in
+element e(i)'s columns (zeros elsewhere), so that a structure's ``last_layer`` row is their
+mean; ``d_optimal_atoms`` treats a structure's atoms as its rows of information
+(Σ_i φ_i φ_iᵀ, a proxy for its 3N force labels, which all depend on every atom's energy).
+
 ``descriptor`` (farthest-point): the mean scaled symmetry-function vector per element,
 concatenated (zero for an absent element).
 
@@ -30,6 +35,7 @@ from ase.data import atomic_numbers
 
 from nnpot.active.select import (
     d_optimal,
+    d_optimal_blocks,
     farthest_point,
     max_disagreement,
     shortlist_size,
@@ -38,9 +44,9 @@ from nnpot.atomistic.model import NNP
 from nnpot.atomistic.neighbors import make_batch, pair_vectors
 from nnpot.errors import InputError
 
-__all__ = ["METHODS", "choose_batch", "max_force_deviation", "structure_features"]
+__all__ = ["METHODS", "atom_features", "choose_batch", "max_force_deviation", "structure_features"]
 
-METHODS = ("d_optimal", "disagreement", "farthest_point", "hybrid", "random")
+METHODS = ("d_optimal", "d_optimal_atoms", "disagreement", "farthest_point", "hybrid", "random")
 HYBRID_PREFILTER = 4.0  # shortlist = the 4·budget largest σ_max (see choose_batch)
 
 
@@ -87,6 +93,40 @@ def structure_features(model: NNP, structures: Sequence[Atoms], kind: str = "las
     return np.concatenate(out, axis=0)
 
 
+@torch.no_grad()
+def atom_features(model: NNP, structures: Sequence[Atoms], chunk: int = 64
+                  ) -> list[np.ndarray]:
+    """Per-atom last-layer features: one (n_atoms, d) float64 array per structure,
+    d = Σ_e M·H_e as in :func:`structure_features` (``"last_layer"``), whose rows are
+    the means of these. Unitless."""
+    species_of = {atomic_numbers[e]: k for k, e in enumerate(model.elements)}
+    dtype = model.e_ref.dtype
+    out: list[np.ndarray] = []
+    for start in range(0, len(structures), chunk):
+        group = structures[start:start + chunk]
+        b = make_batch([(a.numbers, a.positions, np.asarray(a.cell[:]), a.pbc)
+                        for a in group], species_of, model.spec.cutoff, dtype)
+        rij = pair_vectors(b.positions, b.cell, b.batch, b.i, b.j, b.shifts)
+        g = model.features(b, rij)
+        parts = []
+        for k, (idx, x) in enumerate(model.scaled_inputs(b.species, g)):
+            cols = model.columns(k)
+            x0 = (-model.feature_mean[k, cols] / model.feature_std[k, cols])[None]
+            head = model.heads[k]
+            h = head.last_hidden(x) - head.last_hidden(x0)
+            parts.append((idx, h.permute(1, 0, 2).reshape(len(idx), -1)))
+        width = sum(p.shape[1] for _, p in parts)
+        full = torch.zeros(len(b.species), width, dtype=dtype)
+        col = 0
+        for idx, p in parts:
+            full[idx, col:col + p.shape[1]] = p
+            col += p.shape[1]
+        full = full.double().numpy()
+        ends = np.cumsum(b.n_atoms.numpy())
+        out += [full[e - n:e] for e, n in zip(ends, b.n_atoms.numpy(), strict=True)]
+    return out
+
+
 def max_force_deviation(model: NNP, structures: Sequence[Atoms]) -> np.ndarray:
     """The committee's σ_max = max_i sqrt(mean_m |F_m,i − F̄_i|²) per structure (eV/Å),
     the watchdog's trigger (:mod:`nnpot.active.explore`)."""
@@ -107,6 +147,9 @@ def choose_batch(method: str, model: NNP | None, pool: Sequence[Atoms], budget: 
       by :func:`max_force_deviation` when not given);
     - ``"d_optimal"``: greedy D-optimal on last-layer features, the information matrix
       starting from the ``labelled`` structures' features (+ 10⁻⁶ I);
+    - ``"d_optimal_atoms"``: greedy D-optimal with a structure's per-atom features as its
+      rows of information (:func:`atom_features`,
+      :func:`nnpot.active.select.d_optimal_blocks`), prior from the ``labelled`` atoms;
     - ``"hybrid"``: disagreement pre-filter, then D-optimal for diversity
       (:func:`nnpot.active.select.disagreement_then_d_optimal`): the
       ``HYBRID_PREFILTER · budget`` largest σ_max, among them greedy D-optimal as for
@@ -138,6 +181,10 @@ def choose_batch(method: str, model: NNP | None, pool: Sequence[Atoms], budget: 
             return max_disagreement(s, int(budget))
         top = max_disagreement(s, shortlist_size(len(pool), int(budget), HYBRID_PREFILTER))
         pool = [pool[i] for i in top]
+    if method == "d_optimal_atoms":
+        ref = np.concatenate(atom_features(model, labelled)) if len(labelled) else None
+        return d_optimal_blocks(atom_features(model, pool), int(budget),
+                                prior=1e-6 if ref is None else ref, ridge=1e-6)
     kind = "descriptor" if method == "farthest_point" else "last_layer"
     phi = structure_features(model, pool, kind)
     ref = structure_features(model, labelled, kind) if len(labelled) else None
