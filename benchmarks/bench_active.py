@@ -13,14 +13,26 @@ Pool-based protocol (the same for every selection method, so only the choice dif
    :func:`nnpot.active.features.choose_batch`, add their labels, retrain warm-started
    from the previous committee, and evaluate the force RMSE on a fixed held-out test set.
 3. Methods: ``random`` (uniform sampling of MD frames: the baseline), ``disagreement``
-   (largest committee force deviation σ_max, the watchdog's trigger) and ``d_optimal``
+   (largest committee force deviation σ_max, the watchdog's trigger), ``d_optimal``
    (greedy D-optimal design on last-layer features, information matrix starting from the
-   labelled frames).
+   labelled frames), ``d_optimal_atoms`` (the same with a structure's per-atom features as
+   its rows of information, a proxy for its 3N force labels) and ``hybrid`` (the
+   4 × batch largest σ_max, then D-optimal among them, so that one batch is not a burst
+   of consecutive, nearly identical frames).
 
 Figure of merit: ``labels_to_random_final`` — the label count at which a run's test force
 RMSE falls to random sampling's final error (geometric mean over seeds; log-linear
 interpolation between measured points); for a method's "mean" row, of its seed-averaged
 curve, and ``fraction_of_random_labels`` = that / random's label count. The goal is ≤ 0.5.
+
+Pool settings (the test set is the same for both):
+
+- ``balanced`` — every (system, temperature) trajectory contributes the same number of
+  frames: the best case for random sampling, since the pool then looks like the test set.
+- ``skewed`` (copper only) — what an MD campaign produces: 75 % of the frames from one
+  long 300 K bulk run (the condition of interest, cheap to simulate, frames 10 fs apart
+  and therefore correlated), the rest in short bursts of 8 consecutive frames from each
+  hotter / defect / surface condition (:func:`copper_pool_skewed`).
 
 Systems:
 
@@ -28,7 +40,8 @@ Systems:
   same with a vacancy, and (111) and (100) 3×3×4 slabs, each at 300, 600, 900, 1200 K;
   40 frames 20 fs apart after 0.4 ps (640 frames). Test: the MD, vacancy and surface frames
   of the shipped ``cu_emt`` set (108-atom bulk, strained 32-atom cells, 107-atom vacancy
-  cells, 45-atom slabs; independent MD). 8 + 7 batches of 16 labels.
+  cells, 45-atom slabs; independent MD). 8 + 7 batches of 16 labels. Skewed pool: 480
+  frames of 300 K bulk + 15 × 8 frames of the other conditions (600 frames).
 - ``water_xtb`` — GFN2-xTB (tblite). Pool: water clusters of 2–12 molecules (xTB takes
   ~0.01–0.1 s each here, a 32-molecule periodic box ~20 s, so the benchmark uses clusters
   only): 32 trajectories with the flexible sampling force field of ``nnpot.data.water_xtb``
@@ -39,8 +52,10 @@ Systems:
 Results and their discussion: ``benchmarks/README_active.md``.
 
 Run: ``python benchmarks/bench_active.py [--quick]`` (or through ``benchmarks/run.py``).
-Writes ``active.json``, ``active_<system>.json`` and ``active_<system>.png`` to the output
-folder. Units: force RMSE in meV/Å, energy RMSE in meV/atom, times in s.
+Writes ``active.json``, ``active_<setting>.json`` and ``active_<setting>.png`` to the output
+folder (setting ``copper_emt``, ``water_xtb``: balanced pools; ``copper_emt_skewed``);
+``--reuse`` keeps curves of an earlier run on the same pool and runs only missing ones.
+Units: force RMSE in meV/Å, energy RMSE in meV/atom, times in s.
 """
 
 from __future__ import annotations
@@ -61,7 +76,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-METHODS = ("random", "disagreement", "d_optimal")
+METHODS = ("random", "disagreement", "d_optimal", "d_optimal_atoms", "hybrid")
+POOLS = ("balanced", "skewed")
 
 TRAINING = {"epochs": 60, "batch_size": 4, "lr": 0.01, "lr_final": 0.001, "patience": 1000}
 SYSTEMS = {
@@ -70,9 +86,17 @@ SYSTEMS = {
     "water_xtb": {"model": {"committee": 4, "cutoff": 4.0, "hidden": [16, 16]},
                   "training": TRAINING, "retrain_epochs": 30, "initial": 8, "batch": 8},
 }
-FULL = {"seeds": (0, 1, 2), "iterations": 7, "systems": ("copper_emt", "water_xtb")}
-QUICK = {"seeds": (0, 1), "iterations": 4, "systems": ("copper_emt", "water_xtb")}
+FULL = {"seeds": (0, 1, 2), "iterations": 7, "systems": ("copper_emt", "water_xtb"),
+        "pools": POOLS, "methods": METHODS}
+QUICK = {"seeds": (0, 1), "iterations": 4, "systems": ("copper_emt", "water_xtb"),
+         "pools": POOLS, "methods": METHODS}
 WORKERS = 2
+SKEWED = {"copper_emt"}  # systems with a skewed (MD-campaign) pool
+
+
+def setting_name(system: str, pool: str) -> str:
+    """``copper_emt`` (balanced pool, the original benchmark) or ``copper_emt_skewed``."""
+    return system if pool == "balanced" else f"{system}_{pool}"
 
 
 # --- pools and test sets ----------------------------------------------------------------
@@ -121,6 +145,46 @@ def copper_pool(seed: int = 11, frames: int = 40, stride: int = 10):
                 a.info.update(config_type=kind, temperature=temp)
                 pool.append(a)
     return pool
+
+
+def copper_pool_skewed(seed: int = 13, main: int = 480, burst: int = 8, stride: int = 5):
+    """An MD campaign's pool: one long 300 K bulk run and short bursts of everything else.
+
+    480 frames (75 %) of one trajectory of the 32-atom cell at 300 K, 10 fs apart (4.8 ps,
+    strongly correlated neighbours); 8 consecutive frames (80 fs, also 10 fs apart) of each
+    of the 15 other conditions of :func:`copper_pool` (bulk at 600–1200 K; vacancy, (111)
+    and (100) slabs at 300–1200 K): 120 frames (20 %), 0.8–1.7 % each. Unlabelled.
+    """
+    from ase.build import bulk, fcc100, fcc111
+    from ase.calculators.emt import EMT
+
+    a0 = 3.5898
+    cell = bulk("Cu", "fcc", a=a0, cubic=True).repeat(2)
+    vac = cell.copy()
+    del vac[0]
+    slabs = [fcc111("Cu", (3, 3, 4), a=a0, vacuum=6.0), fcc100("Cu", (3, 3, 4), a=a0,
+                                                                 vacuum=6.0)]
+    for sl in slabs:
+        sl.pbc = True
+    rng = np.random.default_rng(seed)
+    pool = []
+    for kind, atoms in zip(("bulk", "vacancy", "surface_111", "surface_100"),
+                           (cell, vac, *slabs), strict=True):
+        for temp in (300.0, 600.0, 900.0, 1200.0):
+            n = main if (kind, temp) == ("bulk", 300.0) else burst
+            for a in _md_frames(atoms, EMT(), temp, rng, equil=200, n=n, stride=stride):
+                a.info.update(config_type=kind, temperature=temp)
+                pool.append(a)
+    return pool
+
+
+def pool_composition(pool) -> dict:
+    """Frames per ``config_type@temperature`` (K)."""
+    out: dict[str, int] = {}
+    for a in pool:
+        key = f"{a.info['config_type']}@{a.info['temperature']:.0f}"
+        out[key] = out.get(key, 0) + 1
+    return out
 
 
 def copper_test(quick: bool):
@@ -205,8 +269,9 @@ def label_pool(oracle, pool):
 
 
 # --- one learning curve (runs in a worker process) --------------------------------------
-def learning_curve(system: str, method: str, seed: int, iterations: int, pool, test) -> dict:
-    """Test errors after each retraining of one (system, method, seed) run."""
+def learning_curve(system: str, method: str, seed: int, iterations: int, pool, test,
+                   pool_setting: str = "balanced") -> dict:
+    """Test errors after each retraining of one (system, pool, method, seed) run."""
     import torch
 
     from nnpot.active.features import choose_batch
@@ -222,7 +287,8 @@ def learning_curve(system: str, method: str, seed: int, iterations: int, pool, t
         "loop": {"retrain_epochs": s["retrain_epochs"]}})
     rng = np.random.default_rng([seed, 7])
     chosen = [int(i) for i in rng.choice(len(pool), size=s["initial"], replace=False)]
-    out = {"system": system, "method": method, "seed": seed, "labels": [],
+    out = {"system": system, "pool": pool_setting, "method": method, "seed": seed,
+           "labels": [],
            "forces_rmse_mev_ang": [], "energy_rmse_mev_atom": [],
            "valid_forces_rmse_mev_ang": [], "select_s": 0.0}
     warm = None
@@ -246,6 +312,7 @@ def learning_curve(system: str, method: str, seed: int, iterations: int, pool, t
                                 labelled=[pool[i] for i in chosen], seed=[seed, it, 17])
             chosen += [rest[j] for j in pick]
             out["select_s"] += time.perf_counter() - ts
+    out["chosen"] = pool_composition([pool[i] for i in chosen])
     out["wall_s"] = time.perf_counter() - t0
     out["cpu_s"] = time.process_time() - c0
     return out
@@ -277,11 +344,12 @@ def summarise(system: str, curves: list[dict]) -> tuple[list[dict], float, dict]
     target = float(np.exp(np.mean([np.log(c["forces_rmse_mev_ang"][-1]) for c in rand])))
     budget = rand[0]["labels"][-1]
     rows, fractions = [], {}
-    for method in METHODS:
+    for method in [m for m in METHODS if any(c["method"] == m for c in curves)]:
         mine = sorted((c for c in curves if c["method"] == method), key=lambda c: c["seed"])
         for c in mine:
             hit = labels_to_reach(c["labels"], c["forces_rmse_mev_ang"], target)
-            rows.append({"system": system, "method": method, "seed": c["seed"],
+            rows.append({"system": system, "pool": c.get("pool", "balanced"),
+                         "method": method, "seed": c["seed"],
                          "labels": c["labels"][-1],
                          "test_F_rmse_meV_A": round(c["forces_rmse_mev_ang"][-1], 1),
                          "test_E_rmse_meV_atom": round(c["energy_rmse_mev_atom"][-1], 2),
@@ -291,7 +359,8 @@ def summarise(system: str, curves: list[dict]) -> tuple[list[dict], float, dict]
         hit = labels_to_reach(mine[0]["labels"], list(mean), target * (1 + 1e-12))
         fractions[method] = None if hit is None else round(hit / budget, 3)
         e_mean = np.exp(np.mean([np.log(c["energy_rmse_mev_atom"][-1]) for c in mine]))
-        rows.append({"system": system, "method": method, "seed": "mean",
+        rows.append({"system": system, "pool": mine[0].get("pool", "balanced"),
+                     "method": method, "seed": "mean",
                      "labels": mine[0]["labels"][-1],
                      "test_F_rmse_meV_A": round(float(mean[-1]), 1),
                      "test_E_rmse_meV_atom": round(float(e_mean), 2),
@@ -302,21 +371,28 @@ def summarise(system: str, curves: list[dict]) -> tuple[list[dict], float, dict]
     return rows, target, fractions
 
 
-def pool_and_test(system: str, quick: bool) -> dict:
+def pool_and_test(system: str, quick: bool, pool_setting: str = "balanced") -> dict:
     """Sample and label the pool, read (or make) the test set (runs in a worker)."""
     from nnpot.active import EMTOracle, XTBOracle
 
     t0 = time.perf_counter()
     if system == "copper_emt":
-        raw, oracle = copper_pool(frames=20 if quick else 40), EMTOracle()
+        if pool_setting == "skewed":
+            raw = copper_pool_skewed(main=240 if quick else 480, burst=4 if quick else 8)
+        else:
+            raw = copper_pool(frames=20 if quick else 40)
+        oracle = EMTOracle()
         test, source = copper_test(quick), "shipped cu_emt (bulk_md, vacancy, surfaces)"
     else:
+        if pool_setting != "balanced":
+            raise ValueError(f"no {pool_setting} pool for {system}")
         raw, oracle = water_pool(trajectories=16 if quick else 32), XTBOracle()
         test, source = water_test(quick)
     t1 = time.perf_counter()
     pool, times = label_pool(oracle, raw)
     return {"pool": pool, "test": test, "info": {
-        "pool_size": len(pool), "pool_failed": len(raw) - len(pool),
+        "pool_setting": pool_setting, "pool_size": len(pool), "pool_failed": len(raw) - len(pool),
+        "pool_composition": pool_composition(pool),
         "pool_atoms": [int(min(map(len, pool))), int(max(map(len, pool)))],
         "test_size": len(test), "test_atoms": int(sum(map(len, test))), "test_source": source,
         "sampling_s": round(t1 - t0, 1), "labelling_wall_s": round(time.perf_counter() - t1, 1),
@@ -326,59 +402,109 @@ def pool_and_test(system: str, quick: bool) -> dict:
                                    "max": float(np.max(times))}}}
 
 
-def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None) -> dict:
-    """Run the benchmark; write JSON and learning-curve PNGs to ``out_dir``."""
-    from nnpot.io import atomic_write_json
-    from nnpot.plotting.active import learning_curves
+def _reusable(path: Path, info: dict, iterations: int) -> list[dict]:
+    """Curves of an earlier run in ``path`` made on the same pool and test set (same size
+    and composition) with the same number of iterations; [] otherwise."""
+    if not path.exists():
+        return []
+    old = json.loads(path.read_text())
+    same = all(old.get(k) == info[k] for k in ("pool_size", "test_size", "test_atoms"))
+    comp = old.get("pool_composition")
+    same &= comp is None or comp == info["pool_composition"]
+    return [c for c in old.get("curves", []) if same and len(c["labels"]) == iterations + 1]
 
+
+def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
+         pools=None, methods=None, workers: int = WORKERS, reuse: bool = False) -> dict:
+    """Run the benchmark; write JSON and learning-curve PNGs to ``out_dir``.
+
+    ``reuse``: keep the curves of an earlier run in ``out_dir`` (same pool, test set and
+    iterations) and run only the (method, seed) pairs it lacks; ``active.json`` keeps the
+    earlier summary's other settings and lists every run (wall and CPU time).
+    """
+    from nnpot.io import atomic_write_json
+    from nnpot.plotting.active import METHOD_STYLE, learning_curves
+
+    for m, style in (("d_optimal_atoms", ("tab:cyan", "P")), ("hybrid", ("tab:purple", "v"))):
+        METHOD_STYLE.setdefault(m, style)  # one colour per method (seeds and mean)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plan = dict(QUICK if quick else FULL)
-    plan.update({k: tuple(v) for k, v in (("systems", systems), ("seeds", seeds)) if v})
+    plan.update({k: tuple(v) for k, v in (("systems", systems), ("seeds", seeds),
+                                          ("pools", pools), ("methods", methods)) if v})
+    settings = [(system, pool) for system in plan["systems"] for pool in plan["pools"]
+                if pool == "balanced" or system in SKEWED]
     t0, c0 = time.perf_counter(), time.process_time()
     if str(HERE) not in sys.path:
         sys.path.insert(0, str(HERE))
     me = importlib.import_module("bench_active")  # workers find functions by this name
-    tasks = [(system, method, seed) for seed in plan["seeds"] for system in plan["systems"]
-             for method in METHODS]
-    curves: list[dict] = []
-    with ProcessPoolExecutor(WORKERS, mp_context=get_context("spawn")) as ex:
-        data = dict(zip(plan["systems"], ex.map(me.pool_and_test, plan["systems"],
-                                                [quick] * len(plan["systems"])), strict=True))
-        for system in plan["systems"]:
-            print(f"  {system}: {json.dumps(data[system]['info'])}", flush=True)
-        futures = [ex.submit(me.learning_curve, system, method, seed, plan["iterations"],
-                             data[system]["pool"], data[system]["test"])
-                   for system, method, seed in tasks]
-        for fut in futures:
+    curves: dict[tuple, list[dict]] = {st: [] for st in settings}
+    reused: dict[tuple, int] = {}
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as ex:
+        data = dict(zip(settings, ex.map(me.pool_and_test, [st[0] for st in settings],
+                                         [quick] * len(settings), [st[1] for st in settings]),
+                        strict=True))
+        for st in settings:
+            print(f"  {setting_name(*st)}: {json.dumps(data[st]['info'])}", flush=True)
+            if reuse:
+                old = _reusable(out_dir / f"active_{setting_name(*st)}.json", data[st]["info"],
+                                plan["iterations"])
+                curves[st] = [{**c, "pool": st[1], "reused": True} for c in old
+                              if c["method"] in METHODS and c["seed"] in plan["seeds"]]
+                reused[st] = len(curves[st])
+        have = {(st, c["method"], c["seed"]) for st in settings for c in curves[st]}
+        tasks = [(st, method, seed) for seed in plan["seeds"] for st in settings
+                 for method in plan["methods"] if (st, method, seed) not in have]
+        futures = [ex.submit(me.learning_curve, st[0], method, seed, plan["iterations"],
+                             data[st]["pool"], data[st]["test"], st[1])
+                   for st, method, seed in tasks]
+        for (st, _, _), fut in zip(tasks, futures, strict=True):
             c = fut.result()
-            curves.append(c)
-            print(f"  {c['system']:10s} {c['method']:12s} seed {c['seed']}: "
+            c["made"] = time.strftime("%Y-%m-%d %H:%M")
+            curves[st].append(c)
+            print(f"  {setting_name(*st):18s} {c['method']:12s} seed {c['seed']}: "
                   f"F RMSE {c['forces_rmse_mev_ang'][0]:.0f} -> {c['forces_rmse_mev_ang'][-1]:.0f}"
-                  f" meV/Å with {c['labels'][-1]} labels ({c['wall_s']:.0f} s)", flush=True)
+                  f" meV/Å with {c['labels'][-1]} labels ({c['wall_s']:.0f} s, "
+                  f"{c['cpu_s']:.0f} s CPU)", flush=True)
     table, result = [], {"quick": quick, "plan": {k: list(v) if isinstance(v, tuple) else v
                                                   for k, v in plan.items()},
                          "settings": SYSTEMS, "systems": {}}
-    for system in plan["systems"]:
-        mine = [c for c in curves if c["system"] == system]
-        rows, target, fractions = summarise(system, mine)
+    for st in settings:
+        name, mine = setting_name(*st), curves[st]
+        rows, target, fractions = summarise(st[0], mine)
         table += rows
         by_method = {m: [c for c in mine if c["method"] == m] for m in METHODS}
-        learning_curves(by_method, out_dir / f"active_{system}.png", target=target,
-                        title=f"{system}: test force error vs labels "
+        learning_curves({m: v for m, v in by_method.items() if v},
+                        out_dir / f"active_{name}.png", target=target,
+                        title=f"{st[0]}, {st[1]} pool: test force error vs labels "
                               f"({len(plan['seeds'])} seeds)")
-        result["systems"][system] = {
-            **data[system]["info"], "random_final_error": target,
+        result["systems"][name] = {
+            **data[st]["info"], "random_final_error": target,
             "fraction_of_random_labels": fractions,
             "goal_met": {m: f is not None and f <= 0.5 for m, f in fractions.items()
                          if m != "random"},
-            "rows": rows, "curves": mine}
-        atomic_write_json(out_dir / f"active_{system}.json", result["systems"][system])
+            "curves_reused": reused.get(st, 0), "rows": rows, "curves": mine}
+        atomic_write_json(out_dir / f"active_{name}.json", result["systems"][name])
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     result["wall_s"] = round(time.perf_counter() - t0, 1)
     result["cpu_s"] = round(time.process_time() - c0 + children.ru_utime + children.ru_stime, 1)
     result["load_average"] = os.getloadavg()
+    run = {k: result[k] for k in ("wall_s", "cpu_s", "load_average")}
+    run.update(date=time.strftime("%Y-%m-%d %H:%M"), settings=list(result["systems"]),
+               curves_run=len(tasks), workers=workers)
+    result["runs"] = [run]
+    summary = out_dir / "active.json"
+    if reuse and summary.exists():  # keep the other settings of the earlier summary
+        prev = json.loads(summary.read_text())
+        for name, entry in prev.get("systems", {}).items():
+            if name not in result["systems"]:
+                result["systems"][name] = entry
+                table = [{"system": r["system"], "pool": r.get("pool", "balanced"), **r}
+                         for r in prev.get("table", []) if setting_name(
+                             r["system"], r.get("pool", "balanced")) == name] + table
+        result["runs"] = prev.get("runs", [{k: prev.get(k) for k in
+                                             ("wall_s", "cpu_s", "load_average")}]) + [run]
     result["table"] = table
     atomic_write_json(out_dir / "active.json", json.loads(json.dumps(result, default=str)))
     return result
@@ -390,8 +516,14 @@ if __name__ == "__main__":
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--systems", nargs="*", choices=tuple(SYSTEMS), help="default: all")
     ap.add_argument("--seeds", nargs="*", type=int, help="default: 0 1 2 (quick: 0 1)")
+    ap.add_argument("--pools", nargs="*", choices=POOLS, help="default: both")
+    ap.add_argument("--methods", nargs="*", choices=METHODS, help="default: all")
+    ap.add_argument("--workers", type=int, default=WORKERS)
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep matching curves already in --out; run only the missing ones")
     args = ap.parse_args()
-    res = main(Path(args.out), quick=args.quick, systems=args.systems, seeds=args.seeds)
+    res = main(Path(args.out), quick=args.quick, systems=args.systems, seeds=args.seeds,
+               pools=args.pools, methods=args.methods, workers=args.workers, reuse=args.reuse)
     sys.path.insert(0, str(HERE))
     from run import print_table
 
