@@ -332,13 +332,26 @@ def labels_to_reach(labels, errors, target: float) -> float | None:
     return None
 
 
+def _paired(c: dict, rand: list[dict], budget: int) -> float | None:
+    """Labels for curve ``c`` to reach the final error of random's run with its seed,
+    over ``budget`` (None: no such random run, or never reached)."""
+    same = [r for r in rand if r["seed"] == c["seed"]]
+    if not same:
+        return None
+    hit = labels_to_reach(c["labels"], c["forces_rmse_mev_ang"],
+                          same[0]["forces_rmse_mev_ang"][-1] * (1 + 1e-12))
+    return None if hit is None else round(hit / budget, 2)
+
+
 def summarise(system: str, curves: list[dict]) -> tuple[list[dict], float, dict]:
     """Rows (method, seed, labels, final errors, labels to reach random's final error).
 
     The target is the geometric mean over seeds of random sampling's final test force
-    RMSE. Per seed: where that run's curve reaches it; per method ("mean" rows): where
-    the seed-averaged curve (geometric mean at each label count) reaches it, and that as
-    a fraction of random's label count.
+    RMSE. Per seed: where that run's curve reaches it, and (paired, since runs with the
+    same seed share their initial frames) where it reaches the final error of random's
+    run with the same seed, as a fraction of random's labels; per method ("mean" rows):
+    where the seed-averaged curve (geometric mean at each label count) reaches the target,
+    and that as a fraction of random's label count.
     """
     rand = [c for c in curves if c["method"] == "random"]
     target = float(np.exp(np.mean([np.log(c["forces_rmse_mev_ang"][-1]) for c in rand])))
@@ -354,7 +367,8 @@ def summarise(system: str, curves: list[dict]) -> tuple[list[dict], float, dict]
                          "test_F_rmse_meV_A": round(c["forces_rmse_mev_ang"][-1], 1),
                          "test_E_rmse_meV_atom": round(c["energy_rmse_mev_atom"][-1], 2),
                          "labels_to_random_final": (round(hit, 1) if hit is not None
-                                                    else f">{c['labels'][-1]}")})
+                                                    else f">{c['labels'][-1]}"),
+                         "paired_fraction": _paired(c, rand, budget)})
         mean = np.exp(np.mean([np.log(c["forces_rmse_mev_ang"]) for c in mine], axis=0))
         hit = labels_to_reach(mine[0]["labels"], list(mean), target * (1 + 1e-12))
         fractions[method] = None if hit is None else round(hit / budget, 3)
