@@ -69,7 +69,7 @@ def make_config(gas: str, kind: str, s: dict, seed: int = 0) -> FitConfig:
         disp = DispersionConfig(c6="learn", c8=True)
     return FitConfig.model_validate({
         "data": {"valid_fraction": 0.0, "test_fraction": 0.0},
-        "model": {"cutoff": round(1.6 * re_gas, 3), "hidden": s["hidden"],
+        "model": {"cutoff": round(1.6 * re_gas, 3), "n_radial": 8, "hidden": s["hidden"],
                   "committee": s["committee"], "reference_energies": {gas: 0.0},
                   "dispersion": None if disp is None else disp.model_dump()},
         "training": {"epochs": s["epochs"], "batch_size": s["batch_size"], "lr": s["lr"],

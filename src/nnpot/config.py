@@ -130,6 +130,11 @@ class ModelConfig(Strict):
     cutoff: float = Field(6.0, gt=0.5, le=20.0)  # Å
     cutoff_function: Literal["cosine", "polynomial"] = "cosine"
     descriptors: str = "default"  # "default" (automatic grid) or a path to n2p2 input.nn
+    # radial shells per element of the automatic grid (default_spec). 24 rather than the
+    # grid's own 8: on the shipped water set (benchmarks/README_accuracy.md, same 600 s
+    # budget) 8 shells gave 695 meV/Å force RMSE, 24 gave 162 (TorchANI 432), for ~1.3x
+    # the cost of energy + forces.
+    n_radial: int = Field(24, ge=1, le=64)
     hidden: list[int] = Field(default_factory=lambda: [25, 25])
     activation: Literal["silu", "tanh", "softplus", "gelu"] = "silu"
     committee: int = Field(1, ge=1, le=64)

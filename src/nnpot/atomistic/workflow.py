@@ -58,7 +58,7 @@ class FitResult:
 def build_spec(cfg: FitConfig, elements: Sequence[str]) -> DescriptorSpec:
     m = cfg.model
     if m.descriptors == "default":
-        return default_spec(list(elements), cutoff=m.cutoff,
+        return default_spec(list(elements), cutoff=m.cutoff, n_radial=m.n_radial,
                             cutoff_function=m.cutoff_function)
     path = Path(m.descriptors)
     if not path.is_file():
