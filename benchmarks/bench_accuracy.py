@@ -31,8 +31,8 @@ angular cutoffs and the same shell spacing.
 Budget: nnpot's training loop gets ``budget`` seconds (``training.max_time``); it
 precomputes descriptors and their Jacobians before the loop, so TorchANI's training loop
 gets nnpot's whole time (set-up + loop). TorchANI's own set-up (neighbour lists, a few s)
-and the final test evaluation of both are not counted. Another row trains nnpot with 24
-instead of 8 radial shells (an n2p2-format descriptor file; same loop budget).
+and the final test evaluation of both are not counted. Another row trains nnpot with 8
+radial shells instead of its default 24 (an n2p2-format descriptor file; same loop budget).
 
 Run: ``python benchmarks/bench_accuracy.py [--quick]`` (or through ``benchmarks/run.py``).
 """
@@ -123,7 +123,7 @@ def n2p2_text(n_radial: int, cutoff: float = 6.0) -> str:
 
 def run_nnpot(data: Path, frames, budget: float, dtype: str = "float64",
               n_radial: int | None = None) -> dict:
-    """Train nnpot with its defaults (optionally ``n_radial`` radial shells instead of 8,
+    """Train nnpot with its defaults (optionally ``n_radial`` radial shells instead of 24,
     given as an n2p2 descriptor file); test-set errors and timings."""
     from nnpot.atomistic.workflow import fit
     from nnpot.config import FitConfig
@@ -371,7 +371,7 @@ def check_aev_against_torchani(model: AniPotential, frames) -> None:
 # --- driver ---------------------------------------------------------------------------
 def main(out_dir: Path = RESULTS, quick: bool = False, data: str | None = None,
          budget: float | None = None, threads: int = 2, large_cutoff: bool | None = None,
-         dense: int | None = 24, ani_lr: float = 3e-3) -> dict:
+         dense: int | None = 8, ani_lr: float = 3e-3) -> dict:
     """Train the models, write ``out_dir/accuracy.json``, return the result with a
     ``table`` (rows of plain values) for the benchmark driver.
 
@@ -472,7 +472,7 @@ if __name__ == "__main__":
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--large-cutoff", action=argparse.BooleanOptionalAction, default=None,
                     help="also train TorchANI with 6 Å radial and angular cutoffs")
-    ap.add_argument("--dense", type=int, default=24,
+    ap.add_argument("--dense", type=int, default=8,
                     help="also nnpot with this many radial shells (0: skip)")
     ap.add_argument("--ani-lr", type=float, default=3e-3, help="TorchANI initial lr")
     ap.add_argument("--out", default=str(RESULTS))
