@@ -160,8 +160,9 @@ def run(args: argparse.Namespace) -> int:
     from nnpot.active.demo import water_demo
 
     summary["active"] = water_demo(out / "active", quick=True, progress=not args.quiet)
-    print("[5/6] the shipped neural nucleon-nucleon potential (np, N2LO pion exchange + "
-          "neural short range) ...", flush=True)
+    print("[5/6] the shipped nucleon-nucleon potential (np, N2LO pion exchange + Yukawa "
+          "intermediate range + contact short range; networks off, see its README) ...",
+          flush=True)
     nuclear_section(out, summary)
     summary["wall_s"] = round(time.perf_counter() - t0, 1)
     atomic_write_json(out / "summary.json", json.loads(json.dumps(summary, default=float)))
