@@ -14,7 +14,11 @@ short-range strength). The deuteron is the shallowest bound state of 3S1-3D1.
 Each channel is fitted on its own by Levenberg-Marquardt (:mod:`~nnpot.nuclear.lsq`):
 (1) a grid of starting values for the leading contact of every diagonal block (the chi2
 landscape has a basin per number of spurious bound states; a gradient method started at
-zero can run off to a huge coupling and stall, e.g. 3P0 at 13.6 deg), (2) contacts only,
+zero can run off to a huge coupling and stall, e.g. 3P0 at 13.6 deg); in S waves also the
+p^2 contact, and the fit is run from the best start per p^2 value: fitted phase shifts do not
+fix the branch, and the lowest chi2 can be a V_S(0,0) > 0 solution (attraction only at p ~ 2-3
+fm^-1, above the data) that underbinds the triton by ~4 MeV, or one with a spurious deep bound
+state; the kept fit has none and V_S(0,0) < 0 if one within delta chi2 = 1 has, (2) contacts only,
 in 3S1-3D1 with sigma_B shrunk in stages (50 keV, 5 keV, final: a 0.5 keV constraint from
 the start makes the problem too stiff), (3) contacts and networks together.
 """
@@ -77,6 +81,10 @@ class FitSettings:
     max_iter: int = 100
     grid: tuple[float, ...] = tuple(np.linspace(-5.0, 5.0, 21).tolist())
     grid_coupled: tuple[float, ...] = tuple(np.linspace(-4.0, 4.0, 9).tolist())
+    grid_s1: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
+    n_starts: int = 5
+    branch_dchi2: float = 1.0
+    deep_mev: float = 5.0
 
 
 def make_data(tlab=FIT_TLAB, jmax: int = 4, waves: list[str] | None = None) -> FitData:
@@ -144,34 +152,117 @@ def _problem(model, dc: FitData, mesh, st, settings: FitSettings, sigma_b) -> Pr
                    lambda_w=settings.lambda_w, lambda_s=settings.lambda_s)
 
 
-def _start_grid(prob: Problem, names: list[str], settings: FitSettings) -> float:
-    """Set the leading contact of each diagonal block to the best value on a grid."""
+def _s_wave_keys(lead: list[str], coef) -> list[str]:
+    """Diagonal L = 0 blocks ("..._00") among ``lead`` that have a second (p^2) contact."""
+    return [k for k in lead if k.endswith("_00") and coef[k].numel() > 1]
+
+
+def _start_grid(prob: Problem, names: list[str], settings: FitSettings) -> list[dict]:
+    """Starting values of the leading contacts on a grid, best (lowest cost) first.
+
+    The leading contact C_00 of each diagonal block runs over ``settings.grid`` (one block)
+    or ``settings.grid_coupled``; in S-wave blocks the p^2 contact C_01 also runs over
+    ``settings.grid_s1``. Returns up to ``settings.n_starts`` starts {key: [C_00(, C_01)]}:
+    the best grid point, then the best point per C_01 value with attractive C_00 < 0 and no
+    bound state below -``settings.deep_mev`` (other branches of the chi2 landscape), by grid
+    cost. The model is left at the best start."""
     coef = dict(prob.model.short.coef.items())
     lead = [n[len("short.coef."):] for n in names
             if n.startswith("short.coef.") and n[-1] == n[-2]]  # diagonal blocks "..._LL"
     if not lead:
-        return float("nan")
+        return []
+    swave = _s_wave_keys(lead, coef)
     grid = settings.grid if len(lead) == 1 else settings.grid_coupled
-    best, arg = math.inf, None
-    for vals in itertools.product(grid, repeat=len(lead)):
+    axes = [grid] * len(lead) + [settings.grid_s1] * len(swave)
+    per_branch: dict[tuple, tuple[float, tuple]] = {}
+    for vals in itertools.product(*axes):
         with torch.no_grad():
-            for key, v in zip(lead, vals, strict=True):
+            for key, v in zip(lead, vals[:len(lead)], strict=True):
                 coef[key][0] = v
+            for key, v in zip(swave, vals[len(lead):], strict=True):
+                coef[key][1] = v
         r, _, _, _ = residuals(prob, names, with_jac=False)
         c = float(r @ r)
-        if math.isfinite(c) and c < best:
-            best, arg = c, vals
+        branch = (*vals[len(lead):], *(vals[lead.index(k)] < 0 for k in swave))
+        if any(branch[len(swave):]) and branch_diagnostics(
+                prob.model, prob.channel, prob.mesh, settings.deep_mev)["deep"]:
+            continue  # attractive starts: only those without a spurious deep bound state
+        if math.isfinite(c) and c < per_branch.get(branch, (math.inf,))[0]:
+            per_branch[branch] = (c, vals)
+    if not per_branch:  # every grid point failed: start at zero
+        per_branch[()] = (math.inf, (0.0,) * len(lead) + (0.0,) * len(swave))
+    ranked = sorted(per_branch.values(), key=lambda t: t[0])
+    attractive = [t for t in ranked[1:] if all(t[1][lead.index(k)] < 0 for k in swave)]
+    ranked = ([ranked[0]] + attractive)[:max(1, settings.n_starts)]
+    starts = []
+    for _, vals in ranked:
+        st = {k: [v] for k, v in zip(lead, vals[:len(lead)], strict=True)}
+        for k, v in zip(swave, vals[len(lead):], strict=True):
+            st[k].append(v)
+        starts.append(st)
+    _set_start(prob.model, starts[0])
+    return starts
+
+
+def _set_start(model, start: dict) -> None:
+    """Write start values {key: [C_00, C_01, ...]} into the leading contacts."""
     with torch.no_grad():
-        for key, v in zip(lead, arg if arg is not None else [0.0] * len(lead), strict=True):
-            coef[key][0] = v
-    return best
+        for k, vals in start.items():
+            model.short.coef[k][:len(vals)] = torch.tensor(vals, dtype=torch.float64)
+
+
+def branch_diagnostics(model, channel: Channel, mesh, deep_mev: float = 5.0) -> dict:
+    """Physical-branch indicators of one channel: V(0,0) [MeV fm^3] of the first diagonal
+    block at p = p' = 1e-3 fm^-1 (full potential: pion + short range), and the bound states
+    [MeV] below -``deep_mev`` of the channel Hamiltonian on ``mesh`` (spurious: the deuteron,
+    B = 2.22 MeV, is shallower). Low-energy S-wave attraction, V_S(0,0) < 0, is the branch a
+    chiral potential is on (LO: V = C_S < 0 in both S waves)."""
+    k0 = torch.tensor([1e-3], dtype=torch.float64)
+    with torch.no_grad():
+        v00 = float(model(channel, k0, k0)[0, 0, 0, 0])
+        ev = torch.linalg.eigvalsh(hamiltonian(model, channel, mesh))
+    return {"v00": v00, "deep": [float(e) for e in ev if e < -deep_mev]}
+
+
+def _choose(results: list[dict], dchi2: float) -> int:
+    """Index of the physical branch: drop starts that ended with a spurious deep bound state
+    (unless all did); among the rest within ``dchi2`` of the best objective prefer
+    V_S(0,0) < 0, then the lowest objective."""
+    ok = [i for i, r in enumerate(results) if not r["deep"]] or list(range(len(results)))
+    best = min(results[i]["cost"] for i in ok)
+    near = [i for i in ok if results[i]["cost"] <= best + dchi2]
+    att = [i for i in near if results[i]["v00"] < 0]
+    return min(att or near, key=lambda i: results[i]["cost"])
+
+
+def _run_stages(model, dc: FitData, mesh, sigma_trunc, s: FitSettings, stages, contacts,
+                all_names) -> tuple[float, int]:
+    """Levenberg-Marquardt on the contacts (sigma_B stages), then on all parameters.
+    Returns (final objective, iterations)."""
+    its = 0
+    for i, sb in enumerate(stages):  # intermediate sigma_B stages need no tight convergence
+        n_it = s.max_iter if i == len(stages) - 1 else max(1, s.max_iter // 3)
+        its += levenberg_marquardt(_problem(model, dc, mesh, sigma_trunc, s, sb), contacts,
+                                   n_it)["iterations"]
+    if len(all_names) > len(contacts) or not contacts:
+        its += levenberg_marquardt(_problem(model, dc, mesh, sigma_trunc, s, stages[-1]),
+                                   all_names, s.max_iter)["iterations"]
+    r, _, _, _ = residuals(_problem(model, dc, mesh, sigma_trunc, s, stages[-1]), all_names,
+                           with_jac=False)
+    return float(r @ r), its
 
 
 def fit_channel(model, dc: FitData, mesh, sigma_trunc=None, settings: FitSettings | None = None,
                 init: bool = True) -> dict:
     """Fit the parameters of the single channel of ``dc`` (stages in the module docstring).
 
-    Returns {"cost", "chi2", "iterations", "seconds"}; chi2 is the phase-shift part."""
+    With ``init``, channels with an S-wave p^2 contact are fitted from several starts of the
+    grid (:func:`_start_grid`) and the physical branch is kept (:func:`_choose`: no spurious
+    bound state below -``settings.deep_mev``, V_S(0,0) < 0 among the fits within
+    ``settings.branch_dchi2`` of the best objective).
+
+    Returns {"cost", "chi2", "iterations", "seconds", "v00" [MeV fm^3], "deep" [MeV],
+    "starts" (objective, v00, deep per start)}; chi2 is the phase-shift part."""
     s = settings or FitSettings()
     t0 = time.perf_counter()
     ch = dc.channels[0]
@@ -179,23 +270,42 @@ def fit_channel(model, dc: FitData, mesh, sigma_trunc=None, settings: FitSetting
     all_names = parameter_names(model, ch)
     contacts = [n for n in all_names if n.startswith("short.coef.")]
     stages = [*(b for b in s.sigma_b_stages if b > s.sigma_b), s.sigma_b] if deut else [None]
-    its = 0
+    starts = []
     if init and contacts:
-        _start_grid(_problem(model, dc, mesh, sigma_trunc, s, stages[0]), contacts, s)
-    for i, sb in enumerate(stages):  # intermediate sigma_B stages need no tight convergence
-        n_it = s.max_iter if i == len(stages) - 1 else max(1, s.max_iter // 3)
-        its += levenberg_marquardt(_problem(model, dc, mesh, sigma_trunc, s, sb), contacts,
-                                   n_it)["iterations"]
-    res = {"cost": float("nan")}
-    if len(all_names) > len(contacts) or not contacts:
-        res = levenberg_marquardt(_problem(model, dc, mesh, sigma_trunc, s, stages[-1]),
-                                  all_names, s.max_iter)
-        its += res["iterations"]
+        starts = _start_grid(_problem(model, dc, mesh, sigma_trunc, s, stages[0]), contacts, s)
+    params = dict(model.named_parameters())
+    its, results = 0, []
+    if len(starts) > 1:  # screen the starts with the first stage (contacts only), keep one
+        with torch.no_grad():
+            initial = {n: params[n].detach().clone() for n in all_names}
+        n_screen = s.max_iter if len(stages) == 1 else max(1, s.max_iter // 3)
+        for start in starts:
+            with torch.no_grad():
+                for n in all_names:
+                    params[n].copy_(initial[n])
+            _set_start(model, start)
+            res = levenberg_marquardt(_problem(model, dc, mesh, sigma_trunc, s, stages[0]),
+                                      contacts, n_screen)
+            its += res["iterations"]
+            r, _, _, _ = residuals(_problem(model, dc, mesh, sigma_trunc, s, stages[0]),
+                                   contacts, with_jac=False)
+            with torch.no_grad():
+                state = {n: params[n].detach().clone() for n in all_names}
+            results.append({"cost": float(r @ r), "start": start, "state": state,
+                            **branch_diagnostics(model, ch, mesh, s.deep_mev)})
+        pick = _choose(results, s.branch_dchi2)
+        with torch.no_grad():
+            for n in all_names:
+                params[n].copy_(results[pick]["state"][n])
+    cost, n_it = _run_stages(model, dc, mesh, sigma_trunc, s, stages, contacts, all_names)
+    its += n_it
+    diag = branch_diagnostics(model, ch, mesh, s.deep_mev)
     prob = _problem(model, dc, mesh, sigma_trunc, s, stages[-1])
     r, _, delta, _ = residuals(prob, all_names, with_jac=False)
     chi2 = float((((delta - dc.target) * prob.scale()) ** 2).sum())
     return {"cost": float(r @ r), "chi2": chi2, "iterations": its,
-            "seconds": time.perf_counter() - t0}
+            "seconds": time.perf_counter() - t0, "v00": diag["v00"], "deep": diag["deep"],
+            "starts": [(x["start"], x["cost"], x["v00"], x["deep"]) for x in results]}
 
 
 def fit(model, data: FitData, mesh, sigma_trunc=None, max_iter: int = 100,
