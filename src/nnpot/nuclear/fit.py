@@ -71,7 +71,9 @@ class FitData:
 class FitSettings:
     """Fit controls: prior width sigma_c of the contacts (units of c_scale), network weight
     decay lambda_w, short-range strength weight lambda_s, deuteron sigma_b [MeV] and its
-    continuation stages [MeV], Levenberg-Marquardt iterations per stage, starting grid."""
+    continuation stages [MeV], Levenberg-Marquardt iterations per stage, starting grid; S-wave
+    branch choice (:func:`fit_channel`): extra small C_00 and C_01 start values, number of
+    screened starts, delta chi2 window, depth [MeV] below which a bound state is spurious."""
 
     sigma_c: float = 10.0
     lambda_w: float = 1e-3
@@ -81,6 +83,7 @@ class FitSettings:
     max_iter: int = 100
     grid: tuple[float, ...] = tuple(np.linspace(-5.0, 5.0, 21).tolist())
     grid_coupled: tuple[float, ...] = tuple(np.linspace(-4.0, 4.0, 9).tolist())
+    grid_s0: tuple[float, ...] = (-0.5, -0.25)
     grid_s1: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
     n_starts: int = 5
     branch_dchi2: float = 1.0
@@ -161,10 +164,11 @@ def _start_grid(prob: Problem, names: list[str], settings: FitSettings) -> list[
     """Starting values of the leading contacts on a grid, best (lowest cost) first.
 
     The leading contact C_00 of each diagonal block runs over ``settings.grid`` (one block)
-    or ``settings.grid_coupled``; in S-wave blocks the p^2 contact C_01 also runs over
-    ``settings.grid_s1``. Returns up to ``settings.n_starts`` starts {key: [C_00(, C_01)]}:
-    the best grid point, then the best point per C_01 value with attractive C_00 < 0 and no
-    bound state below -``settings.deep_mev`` (other branches of the chi2 landscape), by grid
+    or ``settings.grid_coupled``, in S-wave blocks also over ``settings.grid_s0`` (small
+    attractive values), and the p^2 contact C_01 runs over ``settings.grid_s1``. Returns up
+    to ``settings.n_starts`` starts {key: [C_00(, C_01)]}: the best grid point, then the best
+    point per C_01 value with attractive C_00 < 0 and no bound state below
+    -``settings.deep_mev`` (other branches of the chi2 landscape), by grid
     cost. The model is left at the best start."""
     coef = dict(prob.model.short.coef.items())
     lead = [n[len("short.coef."):] for n in names
@@ -173,7 +177,8 @@ def _start_grid(prob: Problem, names: list[str], settings: FitSettings) -> list[
         return []
     swave = _s_wave_keys(lead, coef)
     grid = settings.grid if len(lead) == 1 else settings.grid_coupled
-    axes = [grid] * len(lead) + [settings.grid_s1] * len(swave)
+    fine = tuple(sorted({*grid, *settings.grid_s0}))  # small attractive C_00 in S waves
+    axes = [fine if k in swave else grid for k in lead] + [settings.grid_s1] * len(swave)
     per_branch: dict[tuple, tuple[float, tuple]] = {}
     for vals in itertools.product(*axes):
         with torch.no_grad():
