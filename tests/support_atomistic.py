@@ -52,3 +52,23 @@ def attach(model, atoms):
     atoms.calc = NNPCalculator(model)
     return atoms
 
+
+
+def tiny_cu_committee() -> NNP:
+    """An untrained 3-member Cu committee (4 Å cutoff, 6-5 networks) with non-trivial
+    feature scaling, for selection tests."""
+    torch.manual_seed(0)
+    model = NNP(default_spec(["Cu"], cutoff=4.0), hidden=(6, 5), n_members=3, seed=1)
+    with torch.no_grad():
+        model.feature_mean.normal_(0.0, 0.3)
+        model.feature_std.uniform_(0.5, 2.0)
+    return model
+
+
+def rattled_cu(rattle_seed, a=3.61) -> Atoms:
+    """A 2x1x1 cubic fcc Cu cell (8 atoms) rattled by 0.05 Å."""
+    from ase.build import bulk
+
+    atoms = bulk("Cu", "fcc", a=a, cubic=True).repeat((2, 1, 1))
+    atoms.rattle(0.05, seed=rattle_seed)
+    return atoms

@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
+from support_atomistic import rattled_cu, tiny_cu_committee
 
 from nnpot.active.select import (
     d_optimal,
@@ -139,26 +140,7 @@ def test_bad_inputs_raise_input_errors():
         farthest_point(np.ones((3, 2)), 1, start=5)
 
 
-def _tiny_committee():
-    import torch
-
-    from nnpot.atomistic.descriptors import default_spec
-    from nnpot.atomistic.model import NNP
-
-    torch.manual_seed(0)
-    model = NNP(default_spec(["Cu"], cutoff=4.0), hidden=(6, 5), n_members=3, seed=1)
-    with torch.no_grad():
-        model.feature_mean.normal_(0.0, 0.3)
-        model.feature_std.uniform_(0.5, 2.0)
-    return model
-
-
-def _cu(rattle_seed, a=3.61):
-    from ase.build import bulk
-
-    atoms = bulk("Cu", "fcc", a=a, cubic=True).repeat((2, 1, 1))
-    atoms.rattle(0.05, seed=rattle_seed)
-    return atoms
+_tiny_committee, _cu = tiny_cu_committee, rattled_cu
 
 
 def test_choose_batch_skips_what_is_labelled_and_matches_the_trigger():
