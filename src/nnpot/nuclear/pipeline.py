@@ -8,14 +8,14 @@ Steps (energies in MeV, phases in degrees):
 3. A committee of ``committee`` full models (N2LO pion exchange + per-channel Yukawa
    intermediate range + contact polynomial + small networks), each fitted channel by
    channel (:func:`nnpot.nuclear.fit.fit`) with chi2 on sigma_data (+) sigma_trunc and B_d;
-   member 0 on the PWA93 values, members k > 0 resampled (``resample``) and, with
-   ``warm_start`` (default), started from member 0's optimum (without it, a member started
-   from the contact grid can end in another minimum that the loose truncation errors at
-   250-300 MeV allow, e.g. 1P1 4.5 deg RMS off the data, and inflate the committee band): "noise" (default,
+   member 0 on the PWA93 values, members k > 0 resampled (``resample``): "noise" (default,
    parametric bootstrap: targets + sigma_data N(0, 1), every point kept; a Poisson
    bootstrap drops about a third of the points, and a member without, e.g., the 250-300 MeV
    points of a wave extrapolates wildly inside the fitted range), "poisson" (Poisson(1)
-   weights per point) or "none" (seed only). B_d is never resampled.
+   weights per point) or "none" (seed only). B_d is never resampled. With ``warm_start``
+   (default) members k > 0 start from member 0's optimum: from the contact grid a member
+   can end in another minimum that the loose truncation errors at 250-300 MeV allow (e.g.
+   1P1 4.5 deg RMS off the data) and inflate the committee band.
 
 :func:`run_fit` returns the members and a JSON-able report: per wave RMS/max deviation and
 chi2 per point (data errors alone and combined), the truncation posterior, timings.
