@@ -55,6 +55,9 @@ __all__ = ["ActiveLearning", "make_oracle"]
 
 ORACLES = {"emt": EMTOracle, "xtb": XTBOracle, "pyscf": PySCFOracle}
 
+#: selection methods that need the committee (its features) to choose a batch
+MODEL_METHODS = ("d_optimal", "d_optimal_atoms", "farthest_point", "hybrid")
+
 
 def make_oracle(cfg: ActiveConfig) -> Oracle:
     """The oracle of ``[oracle]`` (wrapped in FlakyOracle when faults are injected)."""
@@ -320,7 +323,7 @@ class ActiveLearning:
         method = self.cfg.select.method
         if not pool or budget <= 0:
             return set()
-        needs_model = method in ("d_optimal", "farthest_point") and len(pool) > budget
+        needs_model = method in MODEL_METHODS and len(pool) > budget
         model = self.model(self.state.paths["model"])[0] if needs_model else None
         labelled = self.store.labelled_atoms() if needs_model else ()
         idx = choose_batch(method, model, pool, budget, sigmas=[a.info["sigma"] for a in pool],

@@ -129,7 +129,8 @@ class TrustConfig(Strict):
 class SelectConfig(Strict):
     """[select]: how a batch is chosen among the candidates of an iteration."""
 
-    method: Literal["d_optimal", "disagreement", "farthest_point", "random"] = "d_optimal"
+    method: Literal["d_optimal", "d_optimal_atoms", "disagreement", "farthest_point", "hybrid",
+                    "random"] = "d_optimal"
     batch_size: int = Field(4, ge=1)
 
 
