@@ -71,19 +71,10 @@ ANI_LR = (3e-3, 1e-4)  # bench_accuracy's TorchANI settings
 def nnpot_members(model, frames, chunk_atoms: int = 4000) -> list[dict]:
     """Per structure: member energies ``E`` (M,) eV, member forces ``F`` (M, n, 3) eV/Å and
     the head's log energy variance ``log_var`` (M,) log eV² (None without a head)."""
-    from ase.data import atomic_numbers
+    from nnpot.atomistic.uncertainty import frame_batches
 
-    from nnpot.atomistic.neighbors import make_batch
-
-    species_of = {atomic_numbers[e]: k for k, e in enumerate(model.elements)}
-    out, start = [], 0
-    while start < len(frames):
-        group, n = [], 0
-        while start + len(group) < len(frames) and (not group or n < chunk_atoms):
-            group.append(frames[start + len(group)])
-            n += len(group[-1])
-        b = make_batch([(f.numbers, f.positions, f.cell, f.pbc) for f in group], species_of,
-                       model.spec.cutoff, model.e_ref.dtype)
+    out = []
+    for _, group, b in frame_batches(model, frames, chunk_atoms):
         res = model.compute(b, forces=False, member_forces=True)
         off = 0
         for s, f in enumerate(group):
@@ -93,7 +84,6 @@ def nnpot_members(model, frames, chunk_atoms: int = 4000) -> list[dict]:
                         "log_var": None if res.log_var is None else
                         res.log_var[:, s].detach().double().numpy()})
             off += k
-        start += len(group)
     return out
 
 

@@ -50,6 +50,17 @@ METHODS = ("d_optimal", "d_optimal_atoms", "disagreement", "farthest_point", "hy
 HYBRID_PREFILTER = 4.0  # shortlist = the 4·budget largest σ_max (see choose_batch)
 
 
+def _feature_batches(model: NNP, structures: Sequence[Atoms], chunk: int):
+    """Yield (structures, Batch, descriptors g) for consecutive groups of ``chunk``."""
+    species_of = {atomic_numbers[e]: k for k, e in enumerate(model.elements)}
+    for start in range(0, len(structures), chunk):
+        group = structures[start:start + chunk]
+        b = make_batch([(a.numbers, a.positions, np.asarray(a.cell[:]), a.pbc)
+                        for a in group], species_of, model.spec.cutoff, model.e_ref.dtype)
+        rij = pair_vectors(b.positions, b.cell, b.batch, b.i, b.j, b.shifts)
+        yield group, b, model.features(b, rij)
+
+
 @torch.no_grad()
 def structure_features(model: NNP, structures: Sequence[Atoms], kind: str = "last_layer",
                        chunk: int = 64) -> np.ndarray:
@@ -60,15 +71,9 @@ def structure_features(model: NNP, structures: Sequence[Atoms], kind: str = "las
     """
     if kind not in ("last_layer", "descriptor"):
         raise InputError(f"unknown feature kind {kind!r}; use 'last_layer' or 'descriptor'")
-    species_of = {atomic_numbers[e]: k for k, e in enumerate(model.elements)}
     dtype = model.e_ref.dtype
     out = []
-    for start in range(0, len(structures), chunk):
-        group = structures[start:start + chunk]
-        b = make_batch([(a.numbers, a.positions, np.asarray(a.cell[:]), a.pbc)
-                        for a in group], species_of, model.spec.cutoff, dtype)
-        rij = pair_vectors(b.positions, b.cell, b.batch, b.i, b.j, b.shifts)
-        g = model.features(b, rij)
+    for group, b, g in _feature_batches(model, structures, chunk):
         n_atoms = b.n_atoms.to(dtype)[:, None]
         blocks = []
         for k, (idx, x) in enumerate(model.scaled_inputs(b.species, g)):
@@ -99,15 +104,9 @@ def atom_features(model: NNP, structures: Sequence[Atoms], chunk: int = 64
     """Per-atom last-layer features: one (n_atoms, d) float64 array per structure,
     d = Σ_e M·H_e as in :func:`structure_features` (``"last_layer"``), whose rows are
     the means of these. Unitless."""
-    species_of = {atomic_numbers[e]: k for k, e in enumerate(model.elements)}
     dtype = model.e_ref.dtype
     out: list[np.ndarray] = []
-    for start in range(0, len(structures), chunk):
-        group = structures[start:start + chunk]
-        b = make_batch([(a.numbers, a.positions, np.asarray(a.cell[:]), a.pbc)
-                        for a in group], species_of, model.spec.cutoff, dtype)
-        rij = pair_vectors(b.positions, b.cell, b.batch, b.i, b.j, b.shifts)
-        g = model.features(b, rij)
+    for _, b, g in _feature_batches(model, structures, chunk):
         parts = []
         for k, (idx, x) in enumerate(model.scaled_inputs(b.species, g)):
             cols = model.columns(k)

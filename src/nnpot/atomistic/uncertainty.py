@@ -55,24 +55,30 @@ def scaled_features(model: NNP, g: torch.Tensor, species: torch.Tensor) -> np.nd
 STRUCTURE_RATE = 0.01  # target fraction of in-distribution structures flagged as ood
 
 
-def frame_descriptors(model: NNP, frames: Sequence[Frame], chunk_atoms: int = 20000):
-    """Descriptors ``g`` (N, F), species (N,) and structure index (N,) of ``frames``."""
+def frame_batches(model: NNP, frames: Sequence[Frame], chunk_atoms: int = 20000):
+    """Yield (index of the first frame, frames, Batch) over ``frames`` in consecutive groups
+    of about ``chunk_atoms`` atoms (at least one frame each), in the model's dtype."""
     species_of = {atomic_numbers[e]: k for k, e in enumerate(model.elements)}
-    gs, sps, owner = [], [], []
     start = 0
     while start < len(frames):
         group, n = [], 0
         while start + len(group) < len(frames) and (not group or n < chunk_atoms):
             group.append(frames[start + len(group)])
             n += len(group[-1])
-        b = make_batch([(f.numbers, f.positions, f.cell, f.pbc) for f in group], species_of,
-                       model.spec.cutoff, model.e_ref.dtype)
+        yield start, group, make_batch([(f.numbers, f.positions, f.cell, f.pbc) for f in group],
+                                       species_of, model.spec.cutoff, model.e_ref.dtype)
+        start += len(group)
+
+
+def frame_descriptors(model: NNP, frames: Sequence[Frame], chunk_atoms: int = 20000):
+    """Descriptors ``g`` (N, F), species (N,) and structure index (N,) of ``frames``."""
+    gs, sps, owner = [], [], []
+    for start, _, b in frame_batches(model, frames, chunk_atoms):
         with torch.no_grad():
             rij = pair_vectors(b.positions, b.cell, b.batch, b.i, b.j, b.shifts)
             gs.append(model.features(b, rij).double())
         sps.append(b.species)
         owner.append(b.batch + start)
-        start += len(group)
     return torch.cat(gs), torch.cat(sps), torch.cat(owner)
 
 
