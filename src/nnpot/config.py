@@ -121,6 +121,10 @@ class DispersionConfig(Strict):
     damping: Literal["tang-toennies", "becke-johnson"] = "tang-toennies"
     cutoff: float = Field(20.0, gt=0)
     c8: bool = False
+    # weight of the anchored prior on learned coefficients against the mean training loss:
+    # 2 (label noise / label spread)²; the default suits reference data fitted to ~1 % of
+    # their spread (see nnpot.atomistic.tails.PRIOR_WEIGHT)
+    prior_weight: float = Field(1e-4, gt=0, le=1.0)
 
 
 class ModelConfig(Strict):

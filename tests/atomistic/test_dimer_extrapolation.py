@@ -1,6 +1,6 @@
 """Issue 6: rare-gas dimers fitted at 0.8–1.33 Rₑ must follow the London law at 1.86–3.19 Rₑ.
 
-Runs ``examples/dimer_extrapolation.py`` (quick settings: 4 members, 8×8 networks, 200
+Runs ``examples/dimer_extrapolation.py`` (quick settings: 4 members, 8×8 networks, 500
 epochs) for argon and neon and checks the issue's criteria against the Tang–Toennies
 reference: log–log slope, E(10 Å·Rₑ/Rₑ(Ar)) ratio, training RMSE, the short-range model's
 exact zero and out-of-domain flag, and what the learned C6's committee says.
@@ -38,22 +38,24 @@ def test_tabulated_c6_follows_the_reference(run):
     assert rec["c6_mean"] == pytest.approx(ref["c6"], rel=1e-12) and rec["c6_std"] == 0.0
 
 
-def test_learned_c6_follows_the_reference_and_its_spread_is_the_prior(run):
+def test_learned_c6_follows_the_reference_and_its_spread_grows_with_r(run):
     ref, rec = run["reference"], run["models"]["learned C6"]
     assert abs(rec["slope"] - ref["slope"]) <= 0.25
     assert 0.7 <= rec["e10_ratio"] <= 1.5
     members = np.array(rec["c6_members"])
-    assert rec["c6_std"] > 0.05 * ref["c6"] and len(set(members.round(9))) == len(members)
-    # C6 is not identified by the training window: each member stays at its prior draw,
-    # so the committee keeps the prior's spread (it does not collapse onto one value)
-    assert rec["c6_std"] > 0.8 * rec["c6_prior_std"]
-    assert rec["c6_moved_rel"] < 0.05
-    # beyond the cutoff the committee spread is that of C6 (and C8): σ/|E| is the prior's
-    # relative width at every test distance, so the absolute σ falls like |E| ~ r⁻⁶
+    assert len(set(members.round(9))) == len(members)
+    # the dimers beyond the network's cutoff (1.27–1.33 Rₑ) see the tail alone: they narrow
+    # C6 down from the prior (members move towards the data) but, over so short a stretch
+    # of r, pin only a combination of C6 and C8: the members spread along it (C6 up, C8
+    # down), so C6 keeps a real spread
+    assert rec["c6_moved_rel"] > 0.1
+    assert 0.02 * ref["c6"] < rec["c6_std"] < 0.6 * rec["c6_prior_std"]
+    assert abs(rec["c6_mean"] / ref["c6"] - 1) < 2 * rec["c6_std"] / ref["c6"] + 0.05
+    assert rec["c6_c8_corr"] < -0.8
+    # agreeing at the data and fanning out beyond: σ/|E| grows with r across the test window
+    # (it cannot in absolute terms, |E| falls like r⁻⁶)
     rel = np.array(rec["rel_spread_model"])
-    assert np.all(rel > 0.05) and rel.max() < 1.1 * rel.min()
-    sig = np.array(rec["spread_mev"])
-    assert np.all(np.diff(sig) < 0)
+    assert np.all(np.diff(rel) > 0) and rel[-1] > 1.5 * rel[0] and rel[0] > 0.005
 
 
 def test_short_range_model_is_zero_beyond_cutoff_and_flagged(run):

@@ -21,14 +21,16 @@ def _log_ticks(ax, r: np.ndarray) -> None:
 
 def plot_dimer(out, gas: str, r: np.ndarray, e_ref: np.ndarray,
                members: Mapping[str, np.ndarray], train_window: Sequence[float],
-               test_window: Sequence[float], cutoff: float | None = None,
+               test_window: Sequence[float],
+               cutoff: float | Mapping[str, float] | None = None,
                floor: float = 1e-9) -> Path:
     """Two panels against r (Å, log axis): |E| (eV, log) and E/E_ref where E_ref < 0.
 
     ``members[name]`` holds committee energies (M, len(r)) in eV; each model is drawn as
     its committee mean with a ±σ band. ``|E|`` below ``floor`` eV is drawn at the floor
     (a short-range model predicts exactly 0 beyond its cutoff). Shaded: the training and
-    test windows; dotted: the network cutoff.
+    test windows; dotted: the network cutoff (``cutoff``: one value, or {label: value} when
+    the models' networks stop at different distances).
     """
     r = np.asarray(r)
     e_ref = np.asarray(e_ref)
@@ -37,8 +39,11 @@ def plot_dimer(out, gas: str, r: np.ndarray, e_ref: np.ndarray,
     for a in (ax, ax2):
         a.axvspan(*train_window, color="tab:olive", alpha=0.12, label="training window")
         a.axvspan(*test_window, color="tab:cyan", alpha=0.12, label="test window")
-        if cutoff is not None:
-            a.axvline(cutoff, color="k", ls=":", lw=1, label="network cutoff")
+        cuts = {"network cutoff": cutoff} if isinstance(cutoff, (int, float)) else (
+            cutoff or {})
+        styles = (":", "-.", "--", (0, (1, 3)))
+        for (label, rc), ls in zip(cuts.items(), styles[:len(cuts)], strict=True):
+            a.axvline(rc, color="k", ls=ls, lw=1, label=label)
     for k, (name, e) in enumerate(members.items()):
         e = np.atleast_2d(np.asarray(e))
         mean, std = e.mean(0), e.std(0)
