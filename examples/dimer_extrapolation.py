@@ -65,8 +65,11 @@ def settings(quick: bool) -> dict:
     if quick:  # members differ by their initialisation (and their prior draws of C6, C8)
         return {"committee": 4, "hidden": [8, 8], "epochs": 500, "lr": 2e-2, "batch_size": 8,
                 "bootstrap": False}
+    # no bootstrap: with noise-free labels on a 1-D curve, a resample that drops the
+    # window's end points leaves that member free to miss them (4.6 meV at 3.0 Å, 0.3 meV
+    # at the tail-only edge), an error of the resampling rather than of the data
     return {"committee": 8, "hidden": [16, 16], "epochs": 1000, "lr": 1e-2, "batch_size": 8,
-            "bootstrap": True}
+            "bootstrap": False}
 
 
 def make_config(gas: str, kind: str, s: dict, seed: int = 0) -> FitConfig:
