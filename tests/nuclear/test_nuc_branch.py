@@ -68,3 +68,24 @@ def test_choose_rules():
     assert F._choose(r, 1.0) == 2
     assert F._choose(r, 0.1) == 0  # the attractive fit is too much worse
     assert F._choose(r[1:2], 1.0) == 0  # all spurious: the best one is kept
+
+
+def test_warm_start_that_left_the_branch_is_refitted_from_the_grid():
+    """A committee member is warm-started at member 0's optimum; if its fit ends on the
+    repulsive branch (V_S(0,0) > 0), the channel is fitted again from the start grid and
+    the branch rules choose: here the attractive fit, which the model then holds."""
+    kw = {"max_iter": 300, "lambda_s": 1e-7, "sigma_c": 100.0}
+    model, dc, old = _fit_1s0(F.FitSettings(grid_s1=(0.0,), n_starts=1, **kw))
+    assert old["v00"] > 0 and old["branch_guard"] is None  # init=True: no guard
+    settings = F.FitSettings(**kw)
+    res = F.fit_channel(model, dc, MESH, None, settings, init=False)
+    guard = res["branch_guard"]
+    assert guard["warm"]["v00"] > 0 and guard["grid"]["v00"] < 0
+    assert guard["kept"] == "grid"
+    assert guard["grid"]["cost"] <= guard["warm"]["cost"] + settings.branch_dchi2
+    assert res["v00"] < 0 and res["deep"] == []
+    assert F.branch_diagnostics(model, get_channel("1S0"), MESH)["v00"] < 0
+    # a warm start that stays on the attractive branch is left alone
+    again = F.fit_channel(model, dc, MESH, None, settings, init=False)
+    assert again["branch_guard"] is None and again["v00"] < 0
+    assert again["cost"] <= res["cost"] + 1e-6

@@ -240,6 +240,13 @@ def _choose(results: list[dict], dchi2: float) -> int:
     return min(att or near, key=lambda i: results[i]["cost"])
 
 
+def _has_s_wave_grid(model, contacts: list[str]) -> bool:
+    """Whether the channel of ``contacts`` has an S-wave block with a p^2 contact (the
+    blocks whose branch :func:`_start_grid` scans)."""
+    lead = [n[len("short.coef."):] for n in contacts if n[-1] == n[-2]]
+    return bool(_s_wave_keys(lead, dict(model.short.coef.items())))
+
+
 def _run_stages(model, dc: FitData, mesh, sigma_trunc, s: FitSettings, stages, contacts,
                 all_names) -> tuple[float, int]:
     """Levenberg-Marquardt on the contacts (sigma_B stages), then on all parameters.
@@ -264,10 +271,14 @@ def fit_channel(model, dc: FitData, mesh, sigma_trunc=None, settings: FitSetting
     With ``init``, channels with an S-wave p^2 contact are fitted from several starts of the
     grid (:func:`_start_grid`) and the physical branch is kept (:func:`_choose`: no spurious
     bound state below -``settings.deep_mev``, V_S(0,0) < 0 among the fits within
-    ``settings.branch_dchi2`` of the best objective).
+    ``settings.branch_dchi2`` of the best objective). Without ``init`` (a warm start from
+    the model's current parameters, e.g. a committee member started at member 0's optimum)
+    such a channel that ends with V_S(0,0) >= 0 or a spurious deep state is fitted again
+    from the grid, and the same rules choose between the two fits ("branch_guard").
 
     Returns {"cost", "chi2", "iterations", "seconds", "v00" [MeV fm^3], "deep" [MeV],
-    "starts" (objective, v00, deep per start)}; chi2 is the phase-shift part."""
+    "starts" (objective, v00, deep per start), "branch_guard" (None, or both fits'
+    objective and diagnostics and which was kept)}; chi2 is the phase-shift part."""
     s = settings or FitSettings()
     t0 = time.perf_counter()
     ch = dc.channels[0]
@@ -305,12 +316,32 @@ def fit_channel(model, dc: FitData, mesh, sigma_trunc=None, settings: FitSetting
     cost, n_it = _run_stages(model, dc, mesh, sigma_trunc, s, stages, contacts, all_names)
     its += n_it
     diag = branch_diagnostics(model, ch, mesh, s.deep_mev)
+    guard = None
+    if not init and (diag["v00"] >= 0 or diag["deep"]) and _has_s_wave_grid(model, contacts):
+        # a warm start (a committee member started at member 0's optimum, fitted to
+        # resampled targets) that left the physical branch: fit again from the start grid
+        # and keep whichever of the two the branch rules choose
+        with torch.no_grad():
+            warm = {n: params[n].detach().clone() for n in all_names}
+        fresh = fit_channel(model, dc, mesh, sigma_trunc, s, init=True)
+        its += fresh["iterations"]
+        cands = [{"cost": cost, **diag}, {"cost": fresh["cost"], "v00": fresh["v00"],
+                                          "deep": fresh["deep"]}]
+        pick = _choose(cands, s.branch_dchi2)
+        guard = {"warm": cands[0], "grid": cands[1], "kept": ("warm", "grid")[pick]}
+        if pick == 0:
+            with torch.no_grad():
+                for n in all_names:
+                    params[n].copy_(warm[n])
+        else:
+            cost, diag = fresh["cost"], cands[1]
     prob = _problem(model, dc, mesh, sigma_trunc, s, stages[-1])
     r, _, delta, _ = residuals(prob, all_names, with_jac=False)
     chi2 = float((((delta - dc.target) * prob.scale()) ** 2).sum())
     return {"cost": float(r @ r), "chi2": chi2, "iterations": its,
             "seconds": time.perf_counter() - t0, "v00": diag["v00"], "deep": diag["deep"],
-            "starts": [(x["start"], x["cost"], x["v00"], x["deep"]) for x in results]}
+            "starts": [(x["start"], x["cost"], x["v00"], x["deep"]) for x in results],
+            "branch_guard": guard}
 
 
 def fit(model, data: FitData, mesh, sigma_trunc=None, max_iter: int = 100,
