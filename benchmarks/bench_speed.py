@@ -54,11 +54,25 @@ def _workers() -> dict:
             "profile": speed_workers._worker_profile, **speed_extra.WORKERS}
 
 
-def _spawn(cfg: dict, threads: int, timeout: float = 1800.0) -> dict:
-    # passive OpenMP waiting: on a shared, oversubscribed machine spinning threads make
-    # 2-thread runs 10-50x slower; on an idle machine it costs little
+def wait_policy(threads: int) -> str:
+    """OpenMP wait policy for ``threads`` worker threads, decided once before the first
+    worker (later the benchmark's own workers load the machine): ACTIVE (spinning) when
+    the machine has that many idle cores, else PASSIVE. ``$NNPOT_BENCH_OMP_WAIT`` forces
+    one. On an oversubscribed machine spinning threads
+    make 2-thread runs 10-50x slower; on an idle one PASSIVE makes them 2-3x slower (each
+    small parallel region pays a wake-up: 3,000 water atoms, float32, 2 threads: 15.8
+    µs/atom ACTIVE, 43.9 PASSIVE, 18.4 on one thread)."""
+    if os.environ.get("NNPOT_BENCH_OMP_WAIT"):
+        return os.environ["NNPOT_BENCH_OMP_WAIT"].upper()
+    if threads <= 1:
+        return "PASSIVE"
+    idle = (os.cpu_count() or 1) - os.getloadavg()[0]
+    return "ACTIVE" if idle >= threads - 0.5 else "PASSIVE"
+
+
+def _spawn(cfg: dict, threads: int, policy: str, timeout: float = 1800.0) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-               TORCHANI_NO_WARN_EXTENSIONS="1", OMP_WAIT_POLICY="PASSIVE")
+               TORCHANI_NO_WARN_EXTENSIONS="1", OMP_WAIT_POLICY=policy)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(cfg),
            "--threads", str(threads)]
     try:
@@ -69,7 +83,7 @@ def _spawn(cfg: dict, threads: int, timeout: float = 1800.0) -> dict:
     if res.returncode != 0 or not lines:
         tail = (res.stderr or res.stdout).strip().splitlines()[-1:] or ["no output"]
         return {**cfg, "error": f"exit {res.returncode}: {tail[0][:200]}"}
-    return {**cfg, **json.loads(lines[-1])}
+    return {**cfg, **json.loads(lines[-1]), "omp_wait_policy": env["OMP_WAIT_POLICY"]}
 
 
 def _plan(quick: bool) -> list[dict]:
@@ -80,6 +94,9 @@ def _plan(quick: bool) -> list[dict]:
     runs = nn + [
         {"engine": "nnpot", "n_side": 7, "dtype": "float32", "spec": "n2p2", "reps": 1,
          "desc": False},
+        # the grid `nnpot fit` builds by default ([model] n_radial = 24: 72 functions)
+        *({"engine": "nnpot", "n_side": s, "dtype": d, "n_radial": 24, "desc": False}
+          for s in ((10,) if quick else (10, 28)) for d in ("float32", "float64")),
         {"engine": "torchani", "n_side": 7, "cutoffs": "default"},
         {"engine": "torchani", "n_side": 5, "cutoffs": "6A", "reps": 1},
         {"engine": "dscribe", "n_side": 5 if quick else 7},
@@ -116,26 +133,38 @@ def _row(r: dict, find, threads: int) -> dict | None:
     if "error" in r:
         return {**row, "note": "error: " + r["error"]}
     cpu, wall, ratio, vs, note = r.get("ef_cpu_us"), r.get("ef_us"), None, None, ""
+    # ratios by CPU time on one thread (robust on a shared machine), by wall time on
+    # several (their CPU time includes the spinning of idle OpenMP threads)
+    key, how = ("ef_us", "wall") if threads > 1 else ("ef_cpu_us", "CPU")
     if e == "nnpot":
         if r.get("spec") == "n2p2":
             row["case"] = "nnpot G4 path (n2p2 water set)"
+        elif r.get("n_radial"):
+            row["case"] = f"nnpot, fit default ({r['n_radial']} radial shells)"
         lo, hi = N2P2_REF_US[threads if threads in N2P2_REF_US else 2]
-        ratio, vs = (lo + hi) / 2 / cpu, f"n2p2 {threads}-thread (quoted) / nnpot"
+        ratio, vs = (lo + hi) / 2 / r[key], f"n2p2 {threads}-thread (quoted) / nnpot, {how}"
     elif e == "torchani":
         row["case"] = f"torchani ({r['cutoffs']} cutoffs)"
-        mine = find(engine="nnpot", n_side=r["n_side"], dtype="float32", spec=None)
+        mine = find(engine="nnpot", n_side=r["n_side"], dtype="float32", spec=None,
+                    n_radial=None)
         if mine:
-            ratio, vs = cpu / mine["ef_cpu_us"], "torchani / nnpot f32"
+            ratio, vs = r[key] / mine[key], f"torchani / nnpot f32, {how}"
     elif e == "dscribe":
         cpu, wall = r["desc_cpu_us"], r["desc_us"]
-        mine = find(engine="nnpot", n_side=r["n_side"], dtype="float64", spec=None)
+        mine = find(engine="nnpot", n_side=r["n_side"], dtype="float64", spec=None,
+                    n_radial=None)
         row["case"] = "dscribe ACSF (descriptors only)"
-        if mine and mine.get("desc_cpu_us"):
-            ratio, vs = cpu / mine["desc_cpu_us"], "dscribe / nnpot descriptors+backward"
+        if mine and mine.get("desc_cpu_us"):  # dscribe runs on one thread (n_jobs=1)
+            ratio, vs = wall / mine["desc_us"], "dscribe / nnpot descriptors+backward, wall"
     elif e == "committee":
         row["case"] = "nnpot committee of 8, per-member forces"
-        cpu, ratio, vs = r["committee_cpu_us"], r["committee/one"], "committee / one model"
-        note = f"one model {r['one_cpu_us']:.1f} µs/atom"
+        cpu, wall = r["committee_cpu_us"], r.get("committee_us")
+        if threads > 1 and "committee/one wall" in r:
+            ratio, vs = r["committee/one wall"], "committee / one model, wall"
+            note = f"one model {r['one_us']:.1f} µs/atom (wall)"
+        else:
+            ratio, vs = r["committee/one"], "committee / one model, CPU"
+            note = f"one model {r['one_cpu_us']:.1f} µs/atom (CPU)"
     elif e == "jacobian":
         row["case"] = "nnpot pair-Jacobian precomputation (water set)"
         cpu = 1e6 * r["direct_cpu_s"] / r["n_atoms"]
@@ -189,7 +218,8 @@ def _plot(results: list[dict], path: Path) -> None:
     for dt, mk, col in (("float32", "o", "C0"), ("float64", "s", "C1")):
         pts = sorted((r["n_atoms"], r["ef_us"], r["ef_cpu_us"], r["peak_rss_mb"])
                      for r in results if r["engine"] == "nnpot" and r.get("dtype") == dt
-                     and "spec" not in r and "error" not in r and r.get("desc", True))
+                     and "spec" not in r and "n_radial" not in r and "error" not in r
+                     and r.get("desc", True))
         if pts:
             n, t, c, m = zip(*pts, strict=True)
             ax1.loglog(n, c, mk + "-", color=col, label=f"nnpot {dt}, CPU time")
@@ -213,17 +243,19 @@ def main(out_dir, quick: bool = False, threads: int | None = None) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
+    policy = wait_policy(threads)
     for cfg in _plan(quick):
         t = time.perf_counter()
         load0 = os.getloadavg()[0]
-        res = _spawn(cfg, cfg.get("threads", threads))
+        res = _spawn(cfg, cfg.get("threads", threads), policy)
         res["wall_s"] = round(time.perf_counter() - t, 1)
         res["loadavg_1min"] = [load0, os.getloadavg()[0]]
         results.append(res)
         print(json.dumps(res), flush=True)
     rows = _rows(results, threads)
     load = os.getloadavg()
-    summary = {"threads": threads, "quick": quick, "loadavg_after": load,
+    summary = {"threads": threads, "omp_wait_policy": policy, "quick": quick,
+               "loadavg_after": load,
                "n2p2_reference_us_per_atom": N2P2_REF_US, "results": results, "table": rows}
     (out_dir / "speed.json").write_text(json.dumps(summary, indent=1))
     _plot(results, out_dir / "speed_scaling.png")

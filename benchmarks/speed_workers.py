@@ -83,8 +83,8 @@ def _worker_nnpot(cfg: dict) -> dict:
     n = len(numbers)
     if cfg.get("spec") == "n2p2":
         spec = spec_from_n2p2(["H", "O"], N2P2_WATER, length_unit="bohr")
-    else:
-        spec = default_spec(["H", "O"], cutoff=6.0)
+    else:  # default_spec's own grid (8 shells) unless the run names n_radial
+        spec = default_spec(["H", "O"], cutoff=6.0, n_radial=cfg.get("n_radial", 8))
     pbc = np.array([True] * 3)
     t = time.perf_counter()
     pairs = neighbor_pairs(pos, cell, pbc, spec.cutoff)
