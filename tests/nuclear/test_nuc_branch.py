@@ -1,6 +1,7 @@
 """Branch choice of the channel fit: S waves must end attractive at zero momentum
 (V_S(0,0) < 0) without spurious deep bound states, at a chi2 as good as the old start."""
 
+import pytest
 import torch
 
 from nnpot.nuclear import fit as F
@@ -73,8 +74,9 @@ def test_choose_rules():
 def test_warm_start_that_left_the_branch_is_refitted_from_the_grid():
     """A committee member is warm-started at member 0's optimum; if its fit ends on the
     repulsive branch (V_S(0,0) > 0), the channel is fitted again from the start grid and
-    the branch rules choose: here the attractive fit, which the model then holds."""
-    kw = {"max_iter": 300, "lambda_s": 1e-7, "sigma_c": 100.0}
+    the branch rules choose: here the attractive fit, which the model then holds. (Without
+    the S-wave attraction term, which would otherwise decide the branch by itself.)"""
+    kw = {"max_iter": 300, "lambda_s": 1e-7, "sigma_c": 100.0, "s_wave_weight": 0.0}
     model, dc, old = _fit_1s0(F.FitSettings(grid_s1=(0.0,), n_starts=1, **kw))
     assert old["v00"] > 0 and old["branch_guard"] is None  # init=True: no guard
     settings = F.FitSettings(**kw)
@@ -89,3 +91,26 @@ def test_warm_start_that_left_the_branch_is_refitted_from_the_grid():
     again = F.fit_channel(model, dc, MESH, None, settings, init=False)
     assert again["branch_guard"] is None and again["v00"] < 0
     assert again["cost"] <= res["cost"] + 1e-6
+
+
+def test_s_wave_attraction_term_picks_the_attractive_end_of_the_flat_valley():
+    """1S0 with the shipped contact degrees, fitted to PWA93 + sigma_data noise (a
+    committee member's targets): without the attraction term the fit ends strongly
+    repulsive at zero momentum, with it at V(0,0) = -margin, for a chi2 (10 points) larger
+    by less than 0.1 (the valley of phase-equivalent potentials is nearly flat), and no
+    spurious state."""
+    cfg = FitConfig(committee=1)
+    mesh = default_mesh(32)
+    data = F.make_data(F.FIT_TLAB, 4, waves=["1S0"])
+    gen = torch.Generator().manual_seed(1)
+    noisy = data.with_target(data.target + data.sigma * torch.randn(
+        data.target.shape, generator=gen, dtype=torch.float64))
+    dc = F.channel_data(noisy, get_channel("1S0"))
+    out = {}
+    for w in (0.0, 100.0):
+        model = build_model(cfg, 1)
+        s = F.FitSettings(max_iter=300, lambda_s=1e-7, sigma_c=100.0, s_wave_weight=w)
+        out[w] = F.fit_channel(model, dc, mesh, None, s)
+    assert out[0.0]["v00"] > 50.0
+    assert out[100.0]["v00"] == pytest.approx(-10.0, abs=0.5) and out[100.0]["deep"] == []
+    assert out[100.0]["chi2"] < out[0.0]["chi2"] + 0.1

@@ -171,3 +171,59 @@ def test_pitfall_network_input_variable_changes_a_s():
     near_p, far_p = out["p"]
     assert abs(far_p / near_p - 1) > 5 * abs(far / near - 1)
     assert abs(near_p / near - 1) > 0.01
+
+
+@pytest.mark.parametrize("name", ["1S0", "3S1-3D1"])
+def test_s_wave_attraction_term_value_and_jacobian(name):
+    """The S-wave term is sqrt(w) max(0, V(k_1,k_1) + margin) / V0 with V the full potential
+    at the lowest mesh momentum; its Jacobian row equals central finite differences, and it
+    vanishes (value and row) once V(0,0) is below -margin. No such row in P waves."""
+    m = _random_model()
+    mesh = two_part_mesh(16, 8, 3.5, 2.0)
+    ch = get_channel(name)
+    d = F.channel_data(F.make_data((5.0, 50.0), jmax=2), ch)
+    key = name.replace("-", "_") + "_00"
+    names = lsq.parameter_names(m, ch)
+    params = dict(m.named_parameters())
+
+    def term(prob):
+        r, jac, _, _ = lsq.residuals(prob, names)
+        return r[-1], jac[-1]
+
+    def v00():
+        k0 = mesh[0][:1]
+        with torch.no_grad():
+            return float(m(ch, k0, k0)[0, 0, 0, 0])
+
+    kw = {"s_wave_weight": 100.0, "s_wave_margin": 10.0}
+    prob = lsq.Problem(m, ch, mesh, d.p0, d.target, d.sigma, d.weight, **kw)
+    with torch.no_grad():  # repulsive at zero momentum: the term is on
+        params[f"short.coef.{key}"][0] = 2.0
+    val, row = term(prob)
+    assert v00() > 0 and float(val) == pytest.approx(10.0 * (v00() + 10.0) / 100.0, rel=1e-10)
+    h = 1e-6
+    for c in range(len(names)):
+        p = params[names[c]].view(-1)
+        with torch.no_grad():
+            p[0] += h
+            up = float(term(prob)[0])
+            p[0] -= 2 * h
+            dn = float(term(prob)[0])
+            p[0] += h
+        off = sum(params[n].numel() for n in names[:c])
+        # FD rounding: eps · |value| / h ~ 1e-8
+        assert float(row[off]) == pytest.approx((up - dn) / (2 * h), rel=1e-5, abs=3e-8)
+    with torch.no_grad():  # attractive beyond the margin: the term is off
+        params[f"short.coef.{key}"][0] = -3.0
+    val, row = term(prob)
+    assert v00() < -10.0 and float(val) == 0.0 and float(row.abs().max()) == 0.0
+    # the same problem without the weight has one residual fewer; P waves get none
+    n_off = lsq.residuals(lsq.Problem(m, ch, mesh, d.p0, d.target, d.sigma, d.weight),
+                          names)[0].numel()
+    assert lsq.residuals(prob, names)[0].numel() == n_off + 1
+    cp = get_channel("3P0")
+    dp = F.channel_data(F.make_data((5.0, 50.0), jmax=2), cp)
+    pn = lsq.parameter_names(m, cp)
+    a = lsq.Problem(m, cp, mesh, dp.p0, dp.target, dp.sigma, dp.weight, **kw)
+    b = lsq.Problem(m, cp, mesh, dp.p0, dp.target, dp.sigma, dp.weight)
+    assert lsq.residuals(a, pn)[0].numel() == lsq.residuals(b, pn)[0].numel()

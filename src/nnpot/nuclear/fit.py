@@ -73,7 +73,9 @@ class FitSettings:
     decay lambda_w, short-range strength weight lambda_s, deuteron sigma_b [MeV] and its
     continuation stages [MeV], Levenberg-Marquardt iterations per stage, starting grid; S-wave
     branch choice (:func:`fit_channel`): extra small C_00 and C_01 start values, number of
-    screened starts, delta chi2 window, depth [MeV] below which a bound state is spurious."""
+    screened starts, delta chi2 window, depth [MeV] below which a bound state is spurious;
+    weight and margin [MeV fm^3] of the S-wave attraction term (:mod:`~nnpot.nuclear.lsq`;
+    weight 0 disables it)."""
 
     sigma_c: float = 10.0
     lambda_w: float = 1e-3
@@ -88,6 +90,8 @@ class FitSettings:
     n_starts: int = 5
     branch_dchi2: float = 1.0
     deep_mev: float = 5.0
+    s_wave_weight: float = 100.0
+    s_wave_margin: float = 10.0
 
 
 def make_data(tlab=FIT_TLAB, jmax: int = 4, waves: list[str] | None = None) -> FitData:
@@ -152,7 +156,8 @@ def loss_terms(model, data: FitData, mesh, sigma_trunc: torch.Tensor | None = No
 def _problem(model, dc: FitData, mesh, st, settings: FitSettings, sigma_b) -> Problem:
     return Problem(model, dc.channels[0], mesh, dc.p0, dc.target, dc.sigma, dc.weight,
                    sigma_trunc=st, sigma_b=sigma_b, sigma_c=settings.sigma_c,
-                   lambda_w=settings.lambda_w, lambda_s=settings.lambda_s)
+                   lambda_w=settings.lambda_w, lambda_s=settings.lambda_s,
+                   s_wave_weight=settings.s_wave_weight, s_wave_margin=settings.s_wave_margin)
 
 
 def _s_wave_keys(lead: list[str], coef) -> list[str]:

@@ -15,7 +15,14 @@ with dimensionless residuals
     s_i = sqrt(w_i) k_i f(k_i) and V0 = 100 MeV: the Hilbert-Schmidt norm of the regulated
     short range in the Hamiltonian's metric. It keeps the short range from growing where no
     datum constrains it (strong high-momentum parts make spurious resonances just above the
-    fitted energies).
+    fitted energies);
+  * S-wave attraction (channels whose first wave has L = 0, with ``s_wave_weight`` > 0):
+    sqrt(s_wave_weight) max(0, V(k_1, k_1) + s_wave_margin) / V0, V the full potential at
+    the lowest mesh momentum (k_1 ~ 0.004 fm^-1, i.e. V(0,0)). Phase shifts leave a nearly
+    flat valley of phase-equivalent S-wave potentials whose V(0,0) runs from attractive to
+    strongly repulsive (e.g. 1S0 fits of equal chi2 with V(0,0) = -16 and +423 MeV fm^3);
+    the fit stays on the attractive side, the sign of the chiral LO contacts, which binds
+    the triton (repulsive ones underbind it by several MeV).
 
 Jacobians without back-propagating every residual: V depends on theta only through the
 short range. On the augmented mesh (k_1..k_N, p0) with the PV propagator D of
@@ -62,7 +69,8 @@ class Problem:
     target, sigma, weight: (W, E) [deg, deg, 1] for the channel's waves at CM momenta p0 (E,)
     [fm^-1]; sigma_trunc (W, E) [deg] or None; sigma_b [MeV] (None: no deuteron term);
     sigma_c: prior width of the contact parameters (units of c_scale); lambda_w, lambda_s:
-    weights of the network weight decay and of the short-range strength.
+    weights of the network weight decay and of the short-range strength; s_wave_weight,
+    s_wave_margin [MeV fm^3]: the S-wave attraction term (module docstring; 0 disables).
     """
 
     model: torch.nn.Module
@@ -77,6 +85,8 @@ class Problem:
     sigma_c: float = 10.0
     lambda_w: float = 1e-3
     lambda_s: float = 1e-2
+    s_wave_weight: float = 0.0
+    s_wave_margin: float = 10.0
 
     def scale(self) -> torch.Tensor:
         var = self.sigma**2 + (0.0 if self.sigma_trunc is None else self.sigma_trunc**2)
@@ -213,6 +223,13 @@ def residuals(prob: Problem, names: list[str], with_jac: bool = True):
         if with_jac:
             jac.append((fac * g[..., :n, :n] * sf[:, None] * sf[None, :])
                        .reshape(g.shape[0], -1).T)
+    if prob.s_wave_weight > 0 and ch.ls[0] == 0:
+        fac = math.sqrt(prob.s_wave_weight) / V0_MEV
+        v00 = vtot[0, 0, 0, 0] + prob.s_wave_margin
+        on = bool(v00 > 0)
+        res.append((fac * v00 * on).reshape(1))
+        if with_jac:
+            jac.append((fac * on * (g * ff)[:, 0, 0, 0, 0])[None, :])
     r = torch.cat(res)
     jmat = torch.cat(jac) if with_jac else None
     return r, jmat, delta, energy

@@ -73,6 +73,9 @@ class SolverCfg(Strict):
     lambda_s: float = 1e-7
     max_iter: int = 300
     sigma_b_mev: float = 0.0005
+    # S-wave attraction: V_S(0,0) <= -margin [MeV fm^3] (nnpot.nuclear.lsq; weight 0: off)
+    s_wave_weight: float = Field(100.0, ge=0)
+    s_wave_margin: float = 10.0
 
 
 class FitConfig(Strict):
@@ -140,7 +143,8 @@ def run_fit(cfg: FitConfig, log=None) -> tuple[list[NuclearPotential], dict]:
             log({"stage": "truncation", "cbar": post["cbar"]})
     s = cfg.solver
     settings = FitSettings(sigma_c=s.sigma_c, lambda_w=s.lambda_w, lambda_s=s.lambda_s,
-                           sigma_b=s.sigma_b_mev, max_iter=s.max_iter)
+                           sigma_b=s.sigma_b_mev, max_iter=s.max_iter,
+                           s_wave_weight=s.s_wave_weight, s_wave_margin=s.s_wave_margin)
     gen = torch.Generator().manual_seed(cfg.seed)
     members, seconds = [], []
     for k in range(cfg.committee):
