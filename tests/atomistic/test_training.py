@@ -121,3 +121,21 @@ def test_energy_only_fit_needs_no_forces(tmp_path, weights):
                                                 "forces_weight": weights[1]}})
     res = fit(cfg, tmp_path / "e.nnp", data=str(tmp_path / "e.extxyz"), progress=False)
     assert "forces_rmse_mev_ang" not in res.metrics["test"]
+
+
+def test_feature_scaling_floor_keeps_barely_reached_shells_from_exploding():
+    """A shell the training data barely reach (std 1e-7) is scaled by at least 1 % of the
+    median std, not by 1/1e-7; constant features get 1; the others are untouched."""
+    import torch
+
+    from nnpot.atomistic.train import STD_FLOOR, std_with_floor
+
+    std = torch.tensor([1e-7, 0.05, 0.1, 0.2, 0.0, 3.0], dtype=torch.float64)
+    out = std_with_floor(std)
+    med = float(torch.tensor([1e-7, 0.05, 0.1, 0.2, 3.0]).median())
+    assert float(out[0]) == pytest.approx(STD_FLOOR * med)
+    assert out[4] == 1.0 and torch.equal(out[[1, 2, 3, 5]], std[[1, 2, 3, 5]])
+    # a new environment reaching the shell (value 0.05 above the mean) stays O(10)
+    assert 0.05 / float(out[0]) < 100 < 0.05 / 1e-7
+    assert torch.equal(std_with_floor(torch.zeros(3, dtype=torch.float64)),
+                       torch.ones(3, dtype=torch.float64))

@@ -84,6 +84,26 @@ def prepare(model: NNP, frames: Sequence[Frame], dtype=torch.float64,
     return out
 
 
+#: floor of the feature scaling, relative to the element's median feature std
+STD_FLOOR = 0.01
+
+
+def std_with_floor(std: torch.Tensor, rel: float = STD_FLOOR) -> torch.Tensor:
+    """Feature standard deviations for input scaling, floored at ``rel`` times the median
+    of the varying features' std (features that never vary get 1).
+
+    A radial shell that the training data barely reach (8 cold copper frames and the
+    24-shell grid: std 4e-7 against a median of ~0.05) would otherwise be scaled by 1/std,
+    so a new environment that does reach it feeds the network inputs of 10^2–10^5 and the
+    committee's predictions blow up (seen as 4.8 eV/Å force errors in active learning).
+    """
+    live = std > 1e-8
+    if not bool(live.any()):
+        return torch.ones_like(std)
+    floor = rel * float(std[live].median())
+    return torch.where(live, std.clamp_min(floor), torch.ones_like(std))
+
+
 def fit_statistics(model: NNP, prepared: Sequence[Prepared], frames: Sequence[Frame],
                    reference_energies: str | dict = "fit") -> dict:
     """Set feature scaling, reference energies and the energy scale from training data.
@@ -101,7 +121,7 @@ def fit_statistics(model: NNP, prepared: Sequence[Prepared], frames: Sequence[Fr
             continue
         model.feature_mean[k] = sel.mean(0)
         std = sel.std(0, unbiased=False) if len(sel) > 1 else torch.ones_like(sel[0])
-        model.feature_std[k] = torch.where(std > 1e-8, std, torch.ones_like(std))
+        model.feature_std[k] = std_with_floor(std)
     fixed: dict[int, float] = {}
     if isinstance(reference_energies, dict):
         for el, v in reference_energies.items():
