@@ -34,7 +34,7 @@ Pool settings (the test set is the same for both):
 - ``skewed`` (copper only) — what an MD campaign produces: 80 % of the frames from one
   long 300 K bulk run (the condition of interest, cheap to simulate, frames 10 fs apart
   and therefore correlated), the rest in short bursts of 8 consecutive frames from each
-  hotter / defect / surface condition (:func:`copper_pool_skewed`).
+  hotter / defect / surface condition (:func:`active_pools.copper_pool_skewed`).
 
 Systems:
 
@@ -77,6 +77,9 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # active_pools.py sits next to this file
+from active_pools import pool_composition  # noqa: E402
+
 RESULTS = HERE / "results"
 METHODS = ("random", "disagreement", "d_optimal", "d_optimal_atoms", "hybrid")
 POOLS = ("balanced", "skewed")
@@ -106,174 +109,6 @@ def setting_name(system: str, pool: str) -> str:
 
 
 # --- pools and test sets ----------------------------------------------------------------
-def _md_frames(atoms, calc, temperature: float, rng, equil: int, n: int, stride: int,
-               dt_fs: float = 2.0):
-    from ase import units
-    from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import Stationary, thermalize_momenta
-
-    atoms = atoms.copy()
-    atoms.calc = calc
-    thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
-    Stationary(atoms)
-    dyn = Langevin(atoms, dt_fs * units.fs, temperature_K=temperature,
-                   friction=0.02 / units.fs, rng=rng, fixcm=False)
-    dyn.run(equil)
-    out = []
-    for _ in range(n):
-        dyn.run(stride)
-        a = atoms.copy()
-        a.calc = None
-        a.set_momenta(None)
-        out.append(a)
-    return out
-
-
-def copper_pool(seed: int = 11, frames: int = 40, stride: int = 10):
-    """EMT MD frames: bulk, vacancy, (111) and (100) slabs at 300–1200 K (unlabelled)."""
-    from ase.build import bulk, fcc100, fcc111
-    from ase.calculators.emt import EMT
-
-    a0 = 3.5898  # Å, EMT's zero-pressure fcc lattice constant (cu_emt README)
-    cell = bulk("Cu", "fcc", a=a0, cubic=True).repeat(2)
-    vac = cell.copy()
-    del vac[0]
-    slabs = [fcc111("Cu", (3, 3, 4), a=a0, vacuum=6.0), fcc100("Cu", (3, 3, 4), a=a0,
-                                                                 vacuum=6.0)]
-    for s in slabs:
-        s.pbc = True
-    rng = np.random.default_rng(seed)
-    pool = []
-    for kind, atoms in zip(("bulk", "vacancy", "surface_111", "surface_100"),
-                           (cell, vac, *slabs), strict=True):
-        for temp in (300.0, 600.0, 900.0, 1200.0):
-            for a in _md_frames(atoms, EMT(), temp, rng, equil=200, n=frames, stride=stride):
-                a.info.update(config_type=kind, temperature=temp)
-                pool.append(a)
-    return pool
-
-
-def copper_pool_skewed(seed: int = 13, main: int = 480, burst: int = 8, stride: int = 5):
-    """An MD campaign's pool: one long 300 K bulk run and short bursts of everything else.
-
-    480 frames (80 %) of one trajectory of the 32-atom cell at 300 K, 10 fs apart (4.8 ps,
-    strongly correlated neighbours); 8 consecutive frames (80 fs, also 10 fs apart) of each
-    of the 15 other conditions of :func:`copper_pool` (bulk at 600–1200 K; vacancy, (111)
-    and (100) slabs at 300–1200 K): 120 frames (20 %), 1.3 % each. Unlabelled.
-    """
-    from ase.build import bulk, fcc100, fcc111
-    from ase.calculators.emt import EMT
-
-    a0 = 3.5898
-    cell = bulk("Cu", "fcc", a=a0, cubic=True).repeat(2)
-    vac = cell.copy()
-    del vac[0]
-    slabs = [fcc111("Cu", (3, 3, 4), a=a0, vacuum=6.0), fcc100("Cu", (3, 3, 4), a=a0,
-                                                                 vacuum=6.0)]
-    for sl in slabs:
-        sl.pbc = True
-    rng = np.random.default_rng(seed)
-    pool = []
-    for kind, atoms in zip(("bulk", "vacancy", "surface_111", "surface_100"),
-                           (cell, vac, *slabs), strict=True):
-        for temp in (300.0, 600.0, 900.0, 1200.0):
-            n = main if (kind, temp) == ("bulk", 300.0) else burst
-            for a in _md_frames(atoms, EMT(), temp, rng, equil=200, n=n, stride=stride):
-                a.info.update(config_type=kind, temperature=temp)
-                pool.append(a)
-    return pool
-
-
-def pool_composition(pool) -> dict:
-    """Frames per ``config_type@temperature`` (K)."""
-    out: dict[str, int] = {}
-    for a in pool:
-        key = f"{a.info['config_type']}@{a.info['temperature']:.0f}"
-        out[key] = out.get(key, 0) + 1
-    return out
-
-
-def copper_test(quick: bool):
-    import ase.io
-
-    from nnpot.data import path
-
-    keep = ("bulk_md", "vacancy", "surface_111", "surface_100")
-    frames = [a for a in ase.io.read(path("cu_emt"), ":") if a.info["config_type"] in keep]
-    return frames[::2] if quick else frames
-
-
-def water_pool(seed: int = 12, trajectories: int = 32, frames: int = 12,
-               sizes=(2, 12), temperatures=(250.0, 450.0)):
-    """Water clusters (2–12 molecules) from MD with the flexible sampling force field."""
-    from ase import Atoms
-
-    from nnpot.data.water_xtb.make import (
-        connected,
-        random_box,
-        run_sampler,
-        xtb_monomer_parameters,
-    )
-
-    intra = xtb_monomer_parameters()
-    rng = np.random.default_rng(seed)
-    pool = []
-    for _ in range(trajectories):
-        n = int(rng.integers(sizes[0], sizes[1] + 1))
-        temp = float(rng.uniform(*temperatures))
-        box = random_box(n, 1.0, intra, rng)
-        cluster = Atoms(box.numbers, positions=box.positions, pbc=False)
-        for a in run_sampler(cluster, temp, intra, np.inf, rng, 500, frames, 40):
-            if connected(a):
-                a.info.update(config_type=f"cluster_{n}", temperature=temp)
-                pool.append(a)
-    return pool
-
-
-def water_test(quick: bool):
-    """The shipped set's clusters and monomers, else independent clusters labelled here."""
-    import ase.io
-
-    from nnpot.data import path
-    from nnpot.errors import InputError
-
-    try:
-        frames = ase.io.read(path("water_xtb"), ":")
-        test = [a for a in frames if a.info.get("config_type") in ("cluster", "monomer")]
-        source = "shipped water_xtb (cluster + monomer frames)"
-    except (InputError, FileNotFoundError):
-        from nnpot.active import XTBOracle
-
-        test, _ = label_pool(XTBOracle(), water_pool(seed=99, trajectories=12, frames=4,
-                                                     sizes=(2, 16)))
-        source = "made here: 12 independent cluster trajectories (2–16 molecules), 4 frames each"
-    return (test[::2] if quick else test), source
-
-
-def label_pool(oracle, pool):
-    """Label every frame (one at a time, in this process); returns (labelled frames,
-    oracle wall times in s)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from nnpot.active import label_many, structure_hash
-
-    with ThreadPoolExecutor(1) as ex:
-        records = label_many(oracle, pool, executor=ex, timeout=120.0)
-    out, times = [], []
-    for a, rec in zip(pool, records, strict=True):
-        times.append(rec.wall_time)
-        if not rec.ok:
-            continue
-        a = a.copy()
-        a.info["REF_energy"] = rec.energy
-        a.arrays["REF_forces"] = rec.forces
-        if rec.stress is not None:
-            a.info["REF_stress"] = rec.stress
-        a.info["structure_hash"] = structure_hash(a)
-        out.append(a)
-    return out, times
-
-
 # --- one learning curve (runs in a worker process) --------------------------------------
 def learning_curve(system: str, method: str, seed: int, iterations: int, pool, test,
                    pool_setting: str = "balanced") -> dict:
@@ -391,37 +226,6 @@ def summarise(system: str, curves: list[dict]) -> tuple[list[dict], float, dict]
     return rows, target, fractions
 
 
-def pool_and_test(system: str, quick: bool, pool_setting: str = "balanced") -> dict:
-    """Sample and label the pool, read (or make) the test set (runs in a worker)."""
-    from nnpot.active import EMTOracle, XTBOracle
-
-    t0 = time.perf_counter()
-    if system == "copper_emt":
-        if pool_setting == "skewed":
-            raw = copper_pool_skewed(main=240 if quick else 480, burst=4 if quick else 8)
-        else:
-            raw = copper_pool(frames=20 if quick else 40)
-        oracle = EMTOracle()
-        test, source = copper_test(quick), "shipped cu_emt (bulk_md, vacancy, surfaces)"
-    else:
-        if pool_setting != "balanced":
-            raise ValueError(f"no {pool_setting} pool for {system}")
-        raw, oracle = water_pool(trajectories=16 if quick else 32), XTBOracle()
-        test, source = water_test(quick)
-    t1 = time.perf_counter()
-    pool, times = label_pool(oracle, raw)
-    return {"pool": pool, "test": test, "info": {
-        "pool_setting": pool_setting, "pool_size": len(pool), "pool_failed": len(raw) - len(pool),
-        "pool_composition": pool_composition(pool),
-        "pool_atoms": [int(min(map(len, pool))), int(max(map(len, pool)))],
-        "test_size": len(test), "test_atoms": int(sum(map(len, test))), "test_source": source,
-        "sampling_s": round(t1 - t0, 1), "labelling_wall_s": round(time.perf_counter() - t1, 1),
-        "oracle": oracle.name, "oracle_settings": oracle.settings(),
-        "oracle_s_per_structure": {"mean": float(np.mean(times)),
-                                   "median": float(np.median(times)),
-                                   "max": float(np.max(times))}}}
-
-
 def _reusable(path: Path, info: dict, iterations: int) -> list[dict]:
     """Curves of an earlier run in ``path`` made on the same pool and test set (same size
     and composition) with the same number of iterations; [] otherwise."""
@@ -459,10 +263,11 @@ def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
     if str(HERE) not in sys.path:
         sys.path.insert(0, str(HERE))
     me = importlib.import_module("bench_active")  # workers find functions by this name
+    pools = importlib.import_module("active_pools")
     curves: dict[tuple, list[dict]] = {st: [] for st in settings}
     reused: dict[tuple, int] = {}
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as ex:
-        data = dict(zip(settings, ex.map(me.pool_and_test, [st[0] for st in settings],
+        data = dict(zip(settings, ex.map(pools.pool_and_test, [st[0] for st in settings],
                                          [quick] * len(settings), [st[1] for st in settings]),
                         strict=True))
         for st in settings:
