@@ -15,7 +15,11 @@ Steps (energies in MeV, phases in degrees):
    weights per point) or "none" (seed only). B_d is never resampled. With ``warm_start``
    (default) members k > 0 start from member 0's optimum: from the contact grid a member
    can end in another minimum that the loose truncation errors at 250-300 MeV allow (e.g.
-   1P1 4.5 deg RMS off the data) and inflate the committee band.
+   1P1 4.5 deg RMS off the data) and inflate the committee band. In S waves the resampled
+   targets can slide a warm start along the flat valley of phase-equivalent potentials to
+   V_S(0,0) >> 0 (a triton bound by 2-4 MeV): the S-wave attraction term of
+   :mod:`~nnpot.nuclear.lsq` (``[solver] s_wave_weight``, ``s_wave_margin``) and the
+   branch guard of :func:`nnpot.nuclear.fit.fit_channel` keep every member attractive.
 
 :func:`run_fit` returns the members and a JSON-able report: per wave RMS/max deviation and
 chi2 per point (data errors alone and combined), the truncation posterior, timings.
