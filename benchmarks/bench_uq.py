@@ -170,7 +170,8 @@ def nnpot_config(members: int, aleatoric: bool, epochs: int, beta_nll: float | N
 
 def train_nnpot(cfg, prep_tr, prep_va, frames_tr):
     """Train like ``workflow.fit`` on precomputed descriptors (shared by all models)."""
-    from nnpot.atomistic.train import fit_statistics, train
+    from nnpot.atomistic.statistics import fit_statistics
+    from nnpot.atomistic.train import train
     from nnpot.atomistic.workflow import build_model
 
     torch.manual_seed(cfg.training.seed)

@@ -135,7 +135,8 @@ def worker_train_nnpot(cfg: dict) -> dict:
 
     from nnpot.atomistic.descriptors import default_spec
     from nnpot.atomistic.model import NNP
-    from nnpot.atomistic.train import batch_loss, fit_statistics, label_scales, prepare
+    from nnpot.atomistic.statistics import fit_statistics, label_scales
+    from nnpot.atomistic.train import batch_loss, prepare
     from nnpot.config import TrainingConfig
 
     dtype = _dtype(cfg)

@@ -47,7 +47,7 @@ def cu_frames(n: int, seed: int) -> tuple[list[Frame], np.ndarray]:
 
 def trained(tmp_path, beta_nll=None, committee=1):
     torch.manual_seed(0)
-    from nnpot.atomistic.train import fit_statistics
+    from nnpot.atomistic.statistics import fit_statistics
 
     tr, _ = cu_frames(64, 0)
     va, _ = cu_frames(16, 1)

@@ -21,7 +21,8 @@ from nnpot.atomistic.calculator import NNPCalculator
 from nnpot.atomistic.data import Frame
 from nnpot.atomistic.descriptors import default_spec
 from nnpot.atomistic.model import NNP
-from nnpot.atomistic.train import fit_statistics, prepare
+from nnpot.atomistic.statistics import fit_statistics
+from nnpot.atomistic.train import prepare
 from nnpot.atomistic.workflow import build_uq, predict_frames
 
 CUTOFF = 4.0

@@ -128,7 +128,7 @@ def test_feature_scaling_floor_keeps_barely_reached_shells_from_exploding():
     median std, not by 1/1e-7; constant features get 1; the others are untouched."""
     import torch
 
-    from nnpot.atomistic.train import STD_FLOOR, std_with_floor
+    from nnpot.atomistic.statistics import STD_FLOOR, std_with_floor
 
     std = torch.tensor([1e-7, 0.05, 0.1, 0.2, 0.0, 3.0], dtype=torch.float64)
     out = std_with_floor(std)

@@ -30,7 +30,8 @@ from nnpot.active.settings import ActiveConfig, TrustConfig
 from nnpot.atomistic.data import Frame, LabelKeys, frame_from_atoms
 from nnpot.atomistic.model import NNP
 from nnpot.atomistic.modelfile import load_model, save_model
-from nnpot.atomistic.train import DTYPES, fit_statistics, prepare, train
+from nnpot.atomistic.statistics import fit_statistics
+from nnpot.atomistic.train import DTYPES, prepare, train
 from nnpot.atomistic.workflow import build_model, build_uq, evaluate
 from nnpot.config import FitConfig
 from nnpot.errors import EmptyDatasetError

@@ -31,7 +31,8 @@ from nnpot.atomistic.descriptors import DescriptorSpec, default_spec, spec_from_
 from nnpot.atomistic.model import NNP
 from nnpot.atomistic.modelfile import save_model
 from nnpot.atomistic.neighbors import make_batch
-from nnpot.atomistic.train import DTYPES, check_labels, fit_statistics, prepare, train
+from nnpot.atomistic.statistics import fit_statistics
+from nnpot.atomistic.train import DTYPES, check_labels, prepare, train
 from nnpot.atomistic.uncertainty import (
     ModelUncertainty,
     calibration_summary,
