@@ -26,6 +26,15 @@ from nnpot.nuclear.lowrank.separable import (
 )
 
 
+def tlab_grid(tlab_max: float, n: int) -> torch.Tensor:
+    """Lab energies [MeV] for choosing and checking low-rank forms: ``n`` evenly spaced up
+    to ``tlab_max`` plus 8 geometric ones from 0.5 to 10 MeV, where S-wave phases change
+    fastest (1S0 virtual state) and an evenly spaced grid has no point (sorted, unique)."""
+    even = torch.linspace(tlab_max / n, tlab_max, n, dtype=torch.float64)
+    low = torch.logspace(math.log10(0.5), 1.0, 8, dtype=torch.float64)
+    return torch.unique(torch.cat([low[low < tlab_max], even]))
+
+
 def est_states(rank: int, nl: int, tlab_max: float, e_pole: float | None = None) -> list:
     """EST state list of total rank ``rank``: the pole (if given), standing waves at
     n = (rank - poles)//nL CM energies E_i = T_i/2 with T_i = T_max ((i + 1/2)/n)^1.5
@@ -48,14 +57,14 @@ def est_greedy(potential: BlockPotential, k, w, rank: int, tlab_max: float = 300
     """EST of total rank ``rank`` with energies chosen greedily.
 
     Start from the pole (if given) or the lowest candidate; then repeatedly add the
-    candidate CM energy (T_lab/2, T_lab on a grid up to ``tlab_max`` [MeV]) where the
-    current separable phase shifts deviate most from the full ones. Leftover rank (odd
+    candidate CM energy (T_lab/2, T_lab on :func:`tlab_grid` up to ``tlab_max`` [MeV])
+    where the current separable phase shifts deviate most from the full ones. Leftover rank (odd
     rank in a coupled channel) becomes extra Weinberg states at the pole (or -10 MeV).
     """
     k, w = _mesh(k, w)
     nl = block_matrix(potential, k[:1], k[:1]).shape[0]
     rank = _check_rank(rank, nl * k.numel())
-    tl = torch.linspace(tlab_max / n_candidates, tlab_max, n_candidates, dtype=torch.float64)
+    tl = tlab_grid(tlab_max, n_candidates)
     p_c = torch.sqrt(0.5 * tl * TWO_MU)
     ref = phase_shifts_deg(full_onshell_k(potential, k, w, p_c), p_c)
     n_pole = 1 if e_pole is not None else 0
@@ -84,7 +93,8 @@ def rank_report(potential: BlockPotential, k, w, rank: int, method: str = "est",
                 deuteron: bool = False, repeats: int = 5) -> dict:
     """Rank-R separable form of one channel against the full potential.
 
-    Phase shifts on ``n_energies`` lab energies up to ``tlab_max`` [MeV] (E_cm = T_lab/2),
+    Phase shifts on :func:`tlab_grid` (``n_energies`` evenly spaced lab energies up to
+    ``tlab_max`` [MeV] and 8 low ones from 0.5 to 10 MeV; E_cm = T_lab/2),
     max deviation [deg] (mod 180); with ``deuteron`` the bound state [MeV] of both.
     ``method``: "svd"; "weinberg" (at the deuteron pole if ``deuteron``, else -2.2 MeV);
     "est" (:func:`est_greedy`: the pole if ``deuteron``, standing waves at energies
@@ -95,7 +105,7 @@ def rank_report(potential: BlockPotential, k, w, rank: int, method: str = "est",
     import time
 
     k, w = _mesh(k, w)
-    tl = torch.linspace(tlab_max / n_energies, tlab_max, n_energies, dtype=torch.float64)
+    tl = tlab_grid(tlab_max, n_energies)
     p0 = torch.sqrt(0.5 * tl * TWO_MU)
     e_full = bound_state_energy(potential, k, w) if deuteron else None
     if method == "svd":
