@@ -63,7 +63,7 @@ CUTOFF = {"short-range": 1.6, "tabulated C6": 1.6, "learned C6": 1.27}
 def settings(quick: bool) -> dict:
     """Committee size, network and training budget (``quick`` for tests and the demo)."""
     if quick:  # members differ by their initialisation (and their prior draws of C6, C8)
-        return {"committee": 4, "hidden": [8, 8], "epochs": 500, "lr": 2e-2, "batch_size": 8,
+        return {"committee": 4, "hidden": [8, 8], "epochs": 700, "lr": 2e-2, "batch_size": 8,
                 "bootstrap": False}
     # no bootstrap: with noise-free labels on a 1-D curve, a resample that drops the
     # window's end points leaves that member free to miss them (4.6 meV at 3.0 Å, 0.3 meV

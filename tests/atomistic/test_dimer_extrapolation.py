@@ -1,6 +1,6 @@
 """Issue 6: rare-gas dimers fitted at 0.8–1.33 Rₑ must follow the London law at 1.86–3.19 Rₑ.
 
-Runs ``examples/dimer_extrapolation.py`` (quick settings: 4 members, 8×8 networks, 500
+Runs ``examples/dimer_extrapolation.py`` (quick settings: 4 members, 8×8 networks, 700
 epochs) for argon and neon and checks the issue's criteria against the Tang–Toennies
 reference: log–log slope, E(10 Å·Rₑ/Rₑ(Ar)) ratio, training RMSE, the short-range model's
 exact zero and out-of-domain flag, and what the learned C6's committee says.
