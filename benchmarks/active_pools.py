@@ -37,23 +37,30 @@ def _md_frames(atoms, calc, temperature: float, rng, equil: int, n: int, stride:
     return out
 
 
-def copper_pool(seed: int = 11, frames: int = 40, stride: int = 10):
-    """EMT MD frames: bulk, vacancy, (111) and (100) slabs at 300–1200 K (unlabelled)."""
+def _copper_cells():
+    """(kind, Atoms) of the four copper conditions: 32-atom fcc bulk, its 31-atom vacancy
+    cell, and periodic 36-atom (111) and (100) slabs with 6 Å of vacuum."""
     from ase.build import bulk, fcc100, fcc111
-    from ase.calculators.emt import EMT
 
     a0 = 3.5898  # Å, EMT's zero-pressure fcc lattice constant (cu_emt README)
     cell = bulk("Cu", "fcc", a=a0, cubic=True).repeat(2)
     vac = cell.copy()
     del vac[0]
-    slabs = [fcc111("Cu", (3, 3, 4), a=a0, vacuum=6.0), fcc100("Cu", (3, 3, 4), a=a0,
-                                                                 vacuum=6.0)]
-    for s in slabs:
-        s.pbc = True
+    slabs = [fcc111("Cu", (3, 3, 4), a=a0, vacuum=6.0),
+             fcc100("Cu", (3, 3, 4), a=a0, vacuum=6.0)]
+    for sl in slabs:
+        sl.pbc = True
+    return list(zip(("bulk", "vacancy", "surface_111", "surface_100"), (cell, vac, *slabs),
+                    strict=True))
+
+
+def copper_pool(seed: int = 11, frames: int = 40, stride: int = 10):
+    """EMT MD frames: bulk, vacancy, (111) and (100) slabs at 300–1200 K (unlabelled)."""
+    from ase.calculators.emt import EMT
+
     rng = np.random.default_rng(seed)
     pool = []
-    for kind, atoms in zip(("bulk", "vacancy", "surface_111", "surface_100"),
-                           (cell, vac, *slabs), strict=True):
+    for kind, atoms in _copper_cells():
         for temp in (300.0, 600.0, 900.0, 1200.0):
             for a in _md_frames(atoms, EMT(), temp, rng, equil=200, n=frames, stride=stride):
                 a.info.update(config_type=kind, temperature=temp)
@@ -69,21 +76,11 @@ def copper_pool_skewed(seed: int = 13, main: int = 480, burst: int = 8, stride: 
     of the 15 other conditions of :func:`copper_pool` (bulk at 600–1200 K; vacancy, (111)
     and (100) slabs at 300–1200 K): 120 frames (20 %), 1.3 % each. Unlabelled.
     """
-    from ase.build import bulk, fcc100, fcc111
     from ase.calculators.emt import EMT
 
-    a0 = 3.5898
-    cell = bulk("Cu", "fcc", a=a0, cubic=True).repeat(2)
-    vac = cell.copy()
-    del vac[0]
-    slabs = [fcc111("Cu", (3, 3, 4), a=a0, vacuum=6.0), fcc100("Cu", (3, 3, 4), a=a0,
-                                                                 vacuum=6.0)]
-    for sl in slabs:
-        sl.pbc = True
     rng = np.random.default_rng(seed)
     pool = []
-    for kind, atoms in zip(("bulk", "vacancy", "surface_111", "surface_100"),
-                           (cell, vac, *slabs), strict=True):
+    for kind, atoms in _copper_cells():
         for temp in (300.0, 600.0, 900.0, 1200.0):
             n = main if (kind, temp) == ("bulk", 300.0) else burst
             for a in _md_frames(atoms, EMT(), temp, rng, equil=200, n=n, stride=stride):
