@@ -179,13 +179,7 @@ def ho_matrix_local(vr: Callable[[np.ndarray], np.ndarray], l: int, nmax: int, b
     Gauss-Legendre on [0, r_max] with r_max = b (sqrt(2 nmax + 3) + 7); V(r) may be
     Yukawa-singular (1/r) at the origin: the r^2 measure makes the integrand finite.
     """
-    rmax = b * (math.sqrt(2.0 * nmax + 3.0) + 7.0)
-    npoints = max(400, 8 * nmax) if npoints is None else int(npoints)
-    x, wq = gauss_legendre(npoints)
-    r = 0.5 * rmax * (x + 1.0)
-    wr = 0.5 * rmax * wq * r * r
-    f = b**-1.5 * ho_table(l, n_states(l, nmax) - 1, r / b)
-    return (f * (wr * vr(r))) @ f.T
+    return ho_matrix_local_block(vr, l, l, nmax, b, npoints)
 
 
 def ho_matrix_local_block(vr: Callable[[np.ndarray], np.ndarray], l_out: int, l_in: int,
