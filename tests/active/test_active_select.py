@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pytest
 from support_atomistic import rattled_cu, tiny_cu_committee
+from support_select import logdet_pd
 
 from nnpot.active.select import (
     d_optimal,
@@ -17,18 +18,12 @@ from nnpot.active.select import (
 from nnpot.errors import InputError
 
 
-def _logdet(a):
-    sign, val = np.linalg.slogdet(a)
-    assert sign > 0
-    return val
-
-
 def _greedy_bruteforce(phi, k, a0):
     """Slow reference: each step tries every candidate with an explicit log det."""
     chosen = []
     a = a0.copy()
     for _ in range(k):
-        vals = [(-np.inf if i in chosen else _logdet(a + np.outer(p, p)))
+        vals = [(-np.inf if i in chosen else logdet_pd(a + np.outer(p, p)))
                 for i, p in enumerate(phi)]
         i = int(np.argmax(vals))
         chosen.append(i)
@@ -38,7 +33,7 @@ def _greedy_bruteforce(phi, k, a0):
 
 def _value(phi, subset, a0):
     a = a0 + sum((np.outer(phi[i], phi[i]) for i in subset), np.zeros_like(a0))
-    return _logdet(a) - _logdet(a0)
+    return logdet_pd(a) - logdet_pd(a0)
 
 
 @pytest.mark.parametrize("seed", range(6))

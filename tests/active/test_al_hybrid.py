@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from support_atomistic import rattled_cu, tiny_cu_committee
+from support_select import logdet_pd
 
 from nnpot.active.select import (
     d_optimal,
@@ -16,12 +17,6 @@ from nnpot.active.select import (
 from nnpot.errors import InputError
 
 
-def _logdet(a):
-    sign, val = np.linalg.slogdet(a)
-    assert sign > 0
-    return val
-
-
 def _slow_hybrid(scores, phi, k, prefilter, a0):
     """Obviously correct reference: sort by score (ties: lower index), keep the first
     ceil(prefilter k), then each step tries every shortlisted candidate with an explicit
@@ -30,7 +25,7 @@ def _slow_hybrid(scores, phi, k, prefilter, a0):
     short = order[:min(len(scores), int(np.ceil(prefilter * k)))]
     chosen, a = [], a0.copy()
     for _ in range(min(k, len(short))):
-        vals = [(-np.inf if i in chosen else _logdet(a + np.outer(phi[i], phi[i])))
+        vals = [(-np.inf if i in chosen else logdet_pd(a + np.outer(phi[i], phi[i])))
                 for i in short]
         i = short[int(np.argmax(vals))]
         chosen.append(i)
