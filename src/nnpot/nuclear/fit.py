@@ -160,6 +160,12 @@ def _problem(model, dc: FitData, mesh, st, settings: FitSettings, sigma_b) -> Pr
                    s_wave_weight=settings.s_wave_weight, s_wave_margin=settings.s_wave_margin)
 
 
+def _lead_keys(names: list[str]) -> list[str]:
+    """Keys ("<ch>_LL") of the diagonal contact blocks among parameter ``names``."""
+    return [n[len("short.coef."):] for n in names
+            if n.startswith("short.coef.") and n[-1] == n[-2]]
+
+
 def _s_wave_keys(lead: list[str], coef) -> list[str]:
     """Diagonal L = 0 blocks ("..._00") among ``lead`` that have a second (p^2) contact."""
     return [k for k in lead if k.endswith("_00") and coef[k].numel() > 1]
@@ -176,8 +182,7 @@ def _start_grid(prob: Problem, names: list[str], settings: FitSettings) -> list[
     -``settings.deep_mev`` (other branches of the chi2 landscape), by grid
     cost. The model is left at the best start."""
     coef = dict(prob.model.short.coef.items())
-    lead = [n[len("short.coef."):] for n in names
-            if n.startswith("short.coef.") and n[-1] == n[-2]]  # diagonal blocks "..._LL"
+    lead = _lead_keys(names)
     if not lead:
         return []
     swave = _s_wave_keys(lead, coef)
@@ -248,8 +253,7 @@ def _choose(results: list[dict], dchi2: float) -> int:
 def _has_s_wave_grid(model, contacts: list[str]) -> bool:
     """Whether the channel of ``contacts`` has an S-wave block with a p^2 contact (the
     blocks whose branch :func:`_start_grid` scans)."""
-    lead = [n[len("short.coef."):] for n in contacts if n[-1] == n[-2]]
-    return bool(_s_wave_keys(lead, dict(model.short.coef.items())))
+    return bool(_s_wave_keys(_lead_keys(contacts), dict(model.short.coef.items())))
 
 
 def _run_stages(model, dc: FitData, mesh, sigma_trunc, s: FitSettings, stages, contacts,
