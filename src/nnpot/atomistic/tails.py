@@ -56,6 +56,8 @@ PRIOR_WIDTH = 0.2
 #: a weight of 0.01 (ν = 7 %) let the prior beat data that do pin the coefficients (argon
 #: dimer, members 0.3–0.5 meV off at the window edge where only the tail acts)
 PRIOR_WEIGHT = 1e-4
+#: the weight files written before ``prior_weight`` was stored were trained with
+LEGACY_PRIOR_WEIGHT = 0.01
 #: fraction of the training epochs during which learned coefficients are held at their draws
 WARMUP = 0.3
 
@@ -346,7 +348,7 @@ def tail_from_dict(d: dict) -> DispersionTail:
                           np.array(d["b"]), np.array(d["r0"]), d["damping"], d["cutoff"],
                           d["learn"], d.get("init_spread", 0.0), d.get("n_members", 1),
                           d.get("seed", 0), d.get("c6_mode", "table"),
-                          d.get("prior_weight", PRIOR_WEIGHT))
+                          d.get("prior_weight", LEGACY_PRIOR_WEIGHT))
 
 
 def tail_from_config(cfg, elements, n_members: int = 1, seed: int = 0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -41,8 +42,8 @@ def plot_dimer(out, gas: str, r: np.ndarray, e_ref: np.ndarray,
         a.axvspan(*test_window, color="tab:cyan", alpha=0.12, label="test window")
         cuts = {"network cutoff": cutoff} if isinstance(cutoff, (int, float)) else (
             cutoff or {})
-        styles = (":", "-.", "--", (0, (1, 3)))
-        for (label, rc), ls in zip(cuts.items(), styles[:len(cuts)], strict=True):
+        styles = itertools.cycle((":", "-.", "--", (0, (1, 3))))
+        for (label, rc), ls in zip(cuts.items(), styles, strict=False):  # styles cycle
             a.axvline(rc, color="k", ls=ls, lw=1, label=label)
     for k, (name, e) in enumerate(members.items()):
         e = np.atleast_2d(np.asarray(e))
