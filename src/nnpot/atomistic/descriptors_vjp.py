@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import torch
 
+from nnpot.atomistic import pullback_c
 from nnpot.atomistic.descriptors_moments import Layout, _gather, run_sums
 
 
@@ -82,7 +83,7 @@ class Pullback:
     """
 
     def __init__(self, plan, species, i, j, rij):
-        self.plan, self.i, self.j = plan, i, j
+        self.plan, self.species, self.i, self.j = plan, species, i, j
         self.rij = rij = rij.detach()
         self.n, self.E = n, E = species.shape[0], plan.n_el
         self.layout = Layout(species, i, j, n, E)
@@ -190,6 +191,13 @@ class Pullback:
 
     def pairs(self, cot: torch.Tensor) -> torch.Tensor:
         """v [P, K, 3] for cot [K, n, F]."""
+        if pullback_c.usable(self.rij):
+            with torch.no_grad():
+                return self._add_triplets(pullback_c.pairs(self, cot), cot)
+        return self.pairs_torch(cot)
+
+    def pairs_torch(self, cot: torch.Tensor) -> torch.Tensor:
+        """:meth:`pairs` in torch (the reference of the C kernel, and the GPU path)."""
         K = cot.shape[0]
         out = self.rij.new_empty((self.rij.shape[0], 3, K))
         with torch.no_grad():
@@ -205,7 +213,16 @@ class Pullback:
 
     def atoms(self, cot: torch.Tensor, virial: bool = True):
         """(∂/∂positions [K, n, 3], per-centre virial [K, n, 3, 3] or None without
-        ``virial``) for cot [K, n, F]."""
+        ``virial``) for cot [K, n, F]: the C kernel (:mod:`pullback_c`) on CPU, else
+        :meth:`atoms_torch`."""
+        if not pullback_c.usable(self.rij):
+            return self.atoms_torch(cot, virial)
+        with torch.no_grad():
+            grad, vir = pullback_c.atoms(self, cot, virial)
+            return self._atoms_triplets(grad, vir, cot)
+
+    def atoms_torch(self, cot: torch.Tensor, virial: bool = True):
+        """:meth:`atoms` in torch (the reference of the C kernel, and the GPU path)."""
         K, n = cot.shape[0], self.n
         grad = self.rij.new_zeros((n + 1, 3, K))
         vir = self.rij.new_zeros((n, 3 * K, 3))
@@ -227,13 +244,19 @@ class Pullback:
                     grad.view(n + 1, 3 * K).index_add_(0, jslot, buf)
             grad = grad[:n].permute(2, 0, 1)
             vir = vir.view(n, 3, K, 3).permute(2, 0, 3, 1)  # W[k, n, a, b] = Σ r_a v_b
-            if self.trip_out is not None:
-                v = self._add_triplets(self.rij.new_zeros((self.rij.shape[0], K, 3)), cot)
-                g = v.new_zeros((n, K, 3)).index_add_(0, self.j, v).index_add_(0, self.i, -v)
-                grad = grad + g.transpose(0, 1)
+            return self._atoms_triplets(grad, vir if virial else None, cot)
+
+    def _atoms_triplets(self, grad, vir, cot):
+        """Add the triplet-route columns' gradient and virial (autograd) to (grad, vir)."""
+        if self.trip_out is not None:
+            K, n = cot.shape[0], self.n
+            v = self._add_triplets(self.rij.new_zeros((self.rij.shape[0], K, 3)), cot)
+            g = v.new_zeros((n, K, 3)).index_add_(0, self.j, v).index_add_(0, self.i, -v)
+            grad = grad + g.transpose(0, 1)
+            if vir is not None:
                 vir = vir + torch.zeros_like(vir).index_add_(
                     1, self.i, torch.einsum("pa,pkb->kpab", self.rij, v))
-        return grad.contiguous(), vir.contiguous() if virial else None
+        return grad.contiguous(), None if vir is None else vir.contiguous()
 
     def jacobian(self) -> torch.Tensor:
         """Pair Jacobian J [P, F, 3] = ∂G_{i(p), f}/∂r_p (1/Å).

@@ -1,0 +1,154 @@
+"""C kernel for the K vector-Jacobian products of :class:`~descriptors_vjp.Pullback`.
+
+Same math as :mod:`nnpot.atomistic.descriptors_vjp` (see its docstring): torch computes the
+small K-wide per-centre pieces that are linear in the cotangents (dS = W·(h ∘ c),
+d_dsq = −Wd·(h ∘ c), both (n, pair, ·, K)); the compiled kernel ``_csrc/pullback.c`` then
+does, per centre and in one pass over its pairs, the adjoint of the moment contraction
+(d_mom = Σ_t f_t Q_d m_o · dS), the slot basis (r, r̂, g, g', monomials of r̂ — computed
+once per pair, not per cotangent), the K dot products, the tangential projection and the
+accumulation into position gradients (∂/∂r_j += v, ∂/∂r_i −= v) and per-centre virials
+W[a, b] = Σ_p r_p,a v_p,b. Results are in cotangent units per Å.
+
+Used on CPU for float32/float64 when :func:`nnpot.atomistic.ckernels.load` builds the
+kernel; otherwise (GPU, other dtypes, no compiler, ``NNPOT_NO_CKERNELS=1``) the torch path
+of :mod:`descriptors_vjp` runs. Triplet-route columns are not handled here (the caller adds
+them). Nothing here is differentiable.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import torch
+
+from nnpot.atomistic import ckernels
+
+_SUFFIX = {torch.float64: "f64", torch.float32: "f32"}
+_state: dict[str, object] = {}
+
+
+def library():
+    """The compiled ``pullback`` kernel library, or None (then use the torch path)."""
+    if "lib" not in _state:
+        lib = ckernels.load("pullback")
+        if lib is not None:
+            for sfx in _SUFFIX.values():
+                fn = getattr(lib, f"pullback_atoms_{sfx}")
+                fn.restype = ctypes.c_int
+                fn.argtypes = [ctypes.c_void_p, ctypes.c_double] + [ctypes.c_void_p] * 21
+        _state["lib"] = lib
+    return _state["lib"]
+
+
+def usable(ref: torch.Tensor) -> bool:
+    """True when the C kernel applies to tensors like ``ref`` (CPU, float32/64, built)."""
+    return (ref.device.type == "cpu" and ref.dtype in _SUFFIX and not ckernels.disabled()
+            and library() is not None)
+
+
+def _static(pb):
+    """Cotangent-independent inputs of a Pullback (cached on it)."""
+    st = getattr(pb, "_c_static", None)
+    if st is not None:
+        return st
+    plan, ref = pb.plan, pb.rij
+    kern, spec = plan.kernel, plan.spec
+    dev, dt = ref.device, ref.dtype
+    n, E = pb.n, pb.E
+    i64 = dict(dtype=torch.int64, device=dev)
+    counts = torch.bincount(pb.i, minlength=n)
+    ptr = torch.zeros(n + 1, **i64)
+    torch.cumsum(counts, 0, out=ptr[1:])
+    chans = []
+    for k in plan.fact:
+        key = (spec.angular[k][1], spec.angular[k][4])
+        if key not in chans:
+            chans.append(key)
+    C = kern.n_chan
+    t = kern.tables
+    st = {
+        "rij": ref.contiguous(), "ptr": ptr, "j": pb.j.to(torch.int64).contiguous(),
+        "sj": pb.species[pb.j].to(torch.int64).contiguous(),
+        "rad_eta": torch.tensor([c[0] for c in spec.radial], dtype=dt, device=dev),
+        "rad_rs": torch.tensor([c[1] for c in spec.radial], dtype=dt, device=dev),
+        "ang_eta": torch.tensor([c[0] for c in chans] or [0.0], dtype=dt, device=dev),
+        "ang_rs": torch.tensor([c[1] for c in chans] or [0.0], dtype=dt, device=dev),
+        "cosine": int(kern.kind == "cosine"),
+    }
+    if C:
+        terms = [pb._terms(e) for e in range(E)]
+        flat = [x for tl in terms for x in tl]
+        st.update(
+            term_ptr=torch.tensor([0] + [len(tl) for tl in terms], **i64).cumsum(0),
+            term_pair=torch.tensor([p for p, _, _ in flat], **i64),
+            term_oth=torch.tensor([o for _, o, _ in flat], **i64),
+            term_fac=torch.tensor([f for _, _, f in flat], dtype=dt, device=dev),
+            low_idx=kern.const("low_idx_lx", ref).to(torch.int64).contiguous(),
+            low_fac=kern.const("low_fac_lx", ref).contiguous(),
+            diag=torch.tensor([plan.pairs.index((e, e)) for e in range(E)], **i64),
+            dims=(plan.consts["deg_ind"].shape[1], t.n_top, t.n_low, t.L, t.top[0],
+                  t.low[0]),
+        )
+    else:
+        z = torch.zeros(1, **i64)
+        st.update(term_ptr=torch.zeros(E + 1, **i64), term_pair=z, term_oth=z,
+                  term_fac=ref.new_zeros(1), low_idx=z, low_fac=ref.new_zeros(1),
+                  dims=(0, 0, 0, 0, 0, 0))
+    pb._c_static = st
+    return st
+
+
+def _run(pb, cot, virial: bool, per_pair: bool):
+    """(grad [n, 3, K], vir [n, 3, 3, K] or None, v [P, 3, K] or None) of cot [K, n, F]."""
+    st = _static(pb)
+    plan, ref = pb.plan, pb.rij
+    n, E, K = pb.n, pb.E, cot.shape[0]
+    kern = plan.kernel
+    C, R = kern.n_chan, kern.n_rad
+    P = ref.shape[0]
+    cT = cot.to(ref.dtype).permute(1, 2, 0).contiguous()  # [n, F, K]
+    if C:
+        D, Mt, nl, L, top0, low0 = st["dims"]
+        pairs = plan.pairs
+        dh = cT[:, pb.nr:].view(n, len(pairs), -1, K)
+        if plan.trip:
+            dh = dh[:, :, plan.fact]
+        dh = dh * plan._c("half", ref)[:, None, None]  # [n, pair, nf, K]
+        dS = torch.matmul(plan._c("W", ref), dh).contiguous()  # [n, pair, C·D, K]
+        dsq = torch.matmul(plan._c("Wd", ref), dh).neg_()[:, st["diag"]].contiguous()
+        qm = pb._qm()  # [n, C, E, D, Mt]
+    else:
+        D = Mt = nl = L = top0 = low0 = 0
+        dS = dsq = qm = ref.new_zeros(1)
+        pairs = [()]
+    grad = ref.new_zeros((n, 3, K))
+    vir = ref.new_empty((n, 3, 3, K)) if virial else None
+    pout = ref.new_empty((P, 3, K)) if per_pair else None
+    dims = torch.tensor([n, P, K, E, R, C, D, Mt, nl, L, top0, low0, len(pairs),
+                         cT.shape[1], st["cosine"], torch.get_num_threads()],
+                        dtype=torch.int64)
+    fn = getattr(library(), f"pullback_atoms_{_SUFFIX[ref.dtype]}")
+    p = ckernels.ptr
+    rc = fn(p(dims), float(kern.rc), p(st["rij"]), p(st["ptr"]), p(st["j"]), p(st["sj"]),
+            p(cT), p(dsq), p(dS), p(qm), p(st["term_ptr"]), p(st["term_pair"]),
+            p(st["term_oth"]), p(st["term_fac"]), p(st["low_idx"]), p(st["low_fac"]),
+            p(st["rad_eta"]), p(st["rad_rs"]), p(st["ang_eta"]), p(st["ang_rs"]), p(grad),
+            None if vir is None else p(vir), None if pout is None else p(pout))
+    if rc != 0:
+        raise MemoryError("the C pullback kernel could not allocate its buffers")
+    return grad, vir, pout
+
+
+def atoms(pb, cot: torch.Tensor, virial: bool = True):
+    """(∂/∂positions [K, n, 3], per-centre virial [K, n, 3, 3] or None) of the radial and
+    factorised columns for cot [K, n, F] (cotangent unit per Å; virial × Å/Å)."""
+    grad, vir, _ = _run(pb, cot, virial, per_pair=False)
+    return (grad.permute(2, 0, 1).contiguous(),
+            vir.permute(3, 0, 1, 2).contiguous() if virial else None)
+
+
+def pairs(pb, cot: torch.Tensor) -> torch.Tensor:
+    """v [P, K, 3] = Σ_f c_k[i(p), f] ∂G_{i(p), f}/∂r_p of the radial and factorised columns
+    for cot [K, n, F] (cotangent unit per Å)."""
+    _, _, pout = _run(pb, cot, False, per_pair=True)
+    return pout.transpose(1, 2).contiguous()
