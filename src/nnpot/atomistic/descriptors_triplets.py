@@ -11,7 +11,9 @@ a_g(r) = exp(-η (r-r_s)²) f_c(r) and b_g (the same, for G4 only) shared by fun
 equal (η, r_s). When every function has the r_jk cutoff, triplets with r_jk ≥ r_c (exact
 zeros) are dropped. A custom autograd Function with a hand-written backward recomputes
 each chunk of triplets, so memory stays bounded; its backward is made of differentiable
-torch ops (double backward works).
+torch ops (double backward works). On CPU the forward, and the backward when no graph is
+being built, run the fused C kernel of :mod:`triplets_c` instead (same math; the torch
+code here stays the reference and the path for GPUs, create_graph and vmap).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from __future__ import annotations
 import math
 
 import torch
+
+from nnpot.atomistic import triplets_c
 
 CHUNK_TRIPLETS = 1 << 17
 
@@ -150,12 +154,14 @@ class TripletSums(torch.autograd.Function):
     def forward(ctx, rij, meta):
         ctx.meta = meta
         ctx.save_for_backward(rij)
-        return _forward(rij, meta)
+        out = triplets_c.forward(rij, meta)  # None: not applicable, take the torch path
+        return _forward(rij, meta) if out is None else out
 
     @staticmethod
     def backward(ctx, d_out):
         (rij,) = ctx.saved_tensors
-        return _backward(rij, ctx.meta, d_out), None
+        g = triplets_c.backward(rij, ctx.meta, d_out)  # None with create_graph, vmap, GPU
+        return (_backward(rij, ctx.meta, d_out) if g is None else g), None
 
 
 def _forward(rij, meta):
@@ -249,7 +255,8 @@ def triplet_features(spec, params, species, i, j, rij, n):
                          dtype=cum.dtype, device=dev)
     edges = [0] + torch.searchsorted(cum, marks, right=True).tolist() + [P]
     meta = {
-        "plan": plan, "i": i, "partners": partners, "n_rows": n * n_pair,
+        "plan": plan, "i": i, "partners": partners, "n_rows": n * n_pair, "n": n,
+        "n_pair": n_pair, "sj": sj, "pair_id": pair_id,
         "edges": [(q0, q1) for q0, q1 in zip(edges[:-1], edges[1:], strict=True) if q1 > q0],
         "centre_pair": lambda p1, p2: i[p1] * n_pair + pair_id[sj[p1], sj[p2]],
     }

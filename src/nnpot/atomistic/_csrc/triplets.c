@@ -1,0 +1,529 @@
+/* Triplet (G4 / G5) symmetry-function sums and their pair-vector gradients, in C + OpenMP.
+ *
+ * Same math and conventions as nnpot/atomistic/descriptors_triplets.py (the reference):
+ *
+ *   out[i, pair(A,B), f] = Σ_{j<k} A_l(cos θ_ijk) · a_g(r_ij) a_g(r_ik) · b_g(r_jk),
+ *   A_l = 2^{1-ζ} max(1 + λ cos θ, 0)^ζ,   a_g(r) = exp(-η (r - r_s)²) f_c(r),
+ *   b_g = a_g for G4 groups, 1 for G5 groups,  (g, l) = (g_of[f], lz_of[f]),
+ *
+ * j < k over distinct entries of centre i's neighbour list (pairs sorted by centre: the
+ * entries of centre c are start[c] .. start[c+1]-1). The backward maps d_out [rows, F] to
+ * the gradient with respect to each pair vector r_ij [P, 3]; a pair belongs to one centre,
+ * so threads over centres never write the same row.
+ *
+ * Per centre the neighbours are sorted by element, so for a fixed j each element block of k
+ * feeds one output row and the inner loops over k vectorise (no scatter). Triplet-level
+ * transcendentals use inlined polynomials (exp: Cody-Waite reduction + Taylor to r^12 / r^7;
+ * cosine cutoff f_c = sin²(π(1 - r/r_c)/2) with Taylor sin/cos), accurate to a few ulp.
+ *
+ * The file includes itself twice: once with REAL = double (symbols *_f64), once with
+ * REAL = float (*_f32).
+ */
+#ifndef REAL
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* integer parameters: header then tables (see triplets_c.py, which builds them) */
+enum { I_N, I_NEL, I_NPAIR, I_G, I_L, I_F, I_KIND, I_ALLG4, I_NTHREADS, I_HEADER };
+
+typedef struct {
+    int n, n_el, n_pair, G, L, F, kind, all_g4, nthreads;
+    const int32_t *pair_id, *g_of, *lz_of, *is_g4, *zint;
+    double rc;
+    const double *eta, *rs, *lam, *zeta;
+} plan_t;
+
+static void read_plan(plan_t *p, const int32_t *ip, const double *dp) {
+    p->n = ip[I_N]; p->n_el = ip[I_NEL]; p->n_pair = ip[I_NPAIR];
+    p->G = ip[I_G]; p->L = ip[I_L]; p->F = ip[I_F];
+    p->kind = ip[I_KIND]; p->all_g4 = ip[I_ALLG4]; p->nthreads = ip[I_NTHREADS];
+    const int32_t *t = ip + I_HEADER;
+    p->pair_id = t; t += p->n_el * p->n_el;
+    p->g_of = t; t += p->F;
+    p->lz_of = t; t += p->F;
+    p->is_g4 = t; t += p->G;
+    p->zint = t;
+    p->rc = dp[0];
+    p->eta = dp + 1; p->rs = dp + 1 + p->G;
+    p->lam = dp + 1 + 2 * p->G; p->zeta = dp + 1 + 2 * p->G + p->L;
+}
+
+static int max_neighbours(const int64_t *start, int n) {
+    int64_t m = 0;
+    for (int c = 0; c < n; c++)
+        if (start[c + 1] - start[c] > m) m = start[c + 1] - start[c];
+    return (int)m;
+}
+
+#define ALIGN_UP(x) (((x) + 15) & ~(int64_t)15)
+#define PI_D 3.14159265358979323846
+
+/* ---------------------------------------------------------------- double */
+#define REAL double
+#define SFX(name) name##_f64
+#define SQRT sqrt
+#include __FILE__
+#undef REAL
+#undef SFX
+#undef SQRT
+
+/* ---------------------------------------------------------------- float */
+#define REAL float
+#define SFX(name) name##_f32
+#define SQRT sqrtf
+#define REAL_IS_FLOAT 1
+#include __FILE__
+#undef REAL
+#undef SFX
+#undef SQRT
+#undef REAL_IS_FLOAT
+
+#else /* ======================================================= body, once per REAL */
+
+/* exp(x) for x <= 0 (clamped where the result underflows); vectorisable */
+static inline REAL SFX(vexp)(REAL x) {
+#ifdef REAL_IS_FLOAT
+    x = x < -87.0f ? -87.0f : x;
+    float t = x * 1.44269504088896341f + 0x1.8p23f;
+    float kf = t - 0x1.8p23f;
+    float r = x - kf * 0.693359375f;
+    r = r + kf * 2.12194440e-4f;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t bits;
+    memcpy(&bits, &t, 4);
+    bits = (bits - 0x4B400000 + 127) << 23;
+    float s;
+    memcpy(&s, &bits, 4);
+    return p * s;
+#else
+    x = x < -700.0 ? -700.0 : x;
+    double t = x * 1.4426950408889634 + 0x1.8p52;
+    double kf = t - 0x1.8p52;
+    double r = x - kf * 6.93147180369123816490e-01;
+    r = r - kf * 1.90821492927058770002e-10;
+    double p = 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    int64_t bits;
+    memcpy(&bits, &t, 8);
+    bits = (bits - 0x4338000000000000LL + 1023) << 52;
+    double s;
+    memcpy(&s, &bits, 8);
+    return p * s;
+#endif
+}
+
+/* sin(u), cos(u) for u in [0, π/2] (Taylor; truncation < 3e-16 resp. 6e-8) */
+static inline REAL SFX(vsin)(REAL u) {
+    REAL u2 = u * u, p;
+#ifdef REAL_IS_FLOAT
+    p = -1.0f / 39916800.0f;
+    p = p * u2 + 1.0f / 362880.0f;
+    p = p * u2 - 1.0f / 5040.0f;
+    p = p * u2 + 1.0f / 120.0f;
+    p = p * u2 - 1.0f / 6.0f;
+#else
+    p = -1.0 / 121645100408832000.0;
+    p = p * u2 + 1.0 / 355687428096000.0;
+    p = p * u2 - 1.0 / 1307674368000.0;
+    p = p * u2 + 1.0 / 6227020800.0;
+    p = p * u2 - 1.0 / 39916800.0;
+    p = p * u2 + 1.0 / 362880.0;
+    p = p * u2 - 1.0 / 5040.0;
+    p = p * u2 + 1.0 / 120.0;
+    p = p * u2 - 1.0 / 6.0;
+#endif
+    return u + u * u2 * p;
+}
+
+static inline REAL SFX(vcos)(REAL u) {
+    REAL u2 = u * u, p;
+#ifdef REAL_IS_FLOAT
+    p = 1.0f / 479001600.0f;
+    p = p * u2 - 1.0f / 3628800.0f;
+    p = p * u2 + 1.0f / 40320.0f;
+    p = p * u2 - 1.0f / 720.0f;
+    p = p * u2 + 1.0f / 24.0f;
+    p = p * u2 - 0.5f;
+#else
+    p = 1.0 / 2432902008176640000.0;
+    p = p * u2 - 1.0 / 6402373705728000.0;
+    p = p * u2 + 1.0 / 20922789888000.0;
+    p = p * u2 - 1.0 / 87178291200.0;
+    p = p * u2 + 1.0 / 479001600.0;
+    p = p * u2 - 1.0 / 3628800.0;
+    p = p * u2 + 1.0 / 40320.0;
+    p = p * u2 - 1.0 / 720.0;
+    p = p * u2 + 1.0 / 24.0;
+    p = p * u2 - 0.5;
+#endif
+    return 1 + u2 * p;
+}
+
+/* Per-thread workspace: per-centre arrays (index = neighbour rank after sorting by element)
+ * and per-block arrays (index t = k - k0 of one element block). */
+typedef struct {
+    int W;
+    REAL *x, *y, *z, *r, *ir, *a, *da, *ga, *gx, *gy, *gz;
+    REAL *r3, *cs, *fc, *dfc, *b, *db, *P, *A, *dA, *dcos, *dr3, *dP;
+    int32_t *spc;
+    int64_t *idx;
+    double *acc;
+    int *eb;
+} SFX(work_t);
+
+static int SFX(work_alloc)(SFX(work_t) *w, const plan_t *p, int nbmax) {
+    int W = (int)ALIGN_UP(nbmax + 1), G = p->G, L = p->L;
+    int64_t nreal = (int64_t)W * (5 + 3 * G + 3 + 4 + 4 * G + 2 * L + 2);
+    REAL *m = (REAL *)aligned_alloc(64, (size_t)ALIGN_UP(nreal) * sizeof(REAL));
+    w->spc = (int32_t *)malloc((size_t)W * sizeof(int32_t));
+    w->idx = (int64_t *)malloc((size_t)W * sizeof(int64_t));
+    w->acc = (double *)malloc((size_t)(p->n_pair * p->F + 1) * sizeof(double));
+    w->eb = (int *)malloc((size_t)(p->n_el + 2) * sizeof(int));
+    if (!m || !w->spc || !w->idx || !w->acc || !w->eb) {
+        free(m); free(w->spc); free(w->idx); free(w->acc); free(w->eb);
+        w->x = NULL;
+        return 1;
+    }
+    memset(m, 0, (size_t)ALIGN_UP(nreal) * sizeof(REAL));
+    w->W = W;
+    w->x = m; m += W; w->y = m; m += W; w->z = m; m += W; w->r = m; m += W; w->ir = m; m += W;
+    w->a = m; m += (int64_t)G * W; w->da = m; m += (int64_t)G * W; w->ga = m; m += (int64_t)G * W;
+    w->gx = m; m += W; w->gy = m; m += W; w->gz = m; m += W;
+    w->r3 = m; m += W; w->cs = m; m += W; w->fc = m; m += W; w->dfc = m; m += W;
+    w->b = m; m += (int64_t)G * W; w->db = m; m += (int64_t)G * W;
+    w->P = m; m += (int64_t)G * W; w->dP = m; m += (int64_t)G * W;
+    w->A = m; m += (int64_t)L * W; w->dA = m; m += (int64_t)L * W;
+    w->dcos = m; m += W; w->dr3 = m;
+    return 0;
+}
+
+static void SFX(work_free)(SFX(work_t) *w) {
+    if (!w->x) return;
+    free(w->x); free(w->spc); free(w->idx); free(w->acc); free(w->eb);
+}
+
+/* Load centre c: neighbours sorted by element (stable), distances, pair factors a (and
+ * da/dr with grad). Returns the neighbour count. */
+static int SFX(load_centre)(SFX(work_t) *w, const plan_t *p, const int64_t *start,
+                            const int32_t *sj, const REAL *rij, int64_t c, int grad) {
+    int64_t p0 = start[c];
+    int nb = (int)(start[c + 1] - p0), W = w->W;
+    int *eb = w->eb;
+    for (int e = 0; e <= p->n_el; e++) eb[e] = 0;
+    for (int q = 0; q < nb; q++) eb[sj[p0 + q] + 1]++;
+    for (int e = 0; e < p->n_el; e++) eb[e + 1] += eb[e];
+    int pos[64];
+    for (int e = 0; e < p->n_el; e++) pos[e] = eb[e];
+    for (int q = 0; q < nb; q++) {
+        int e = sj[p0 + q], s = pos[e]++;
+        const REAL *v = rij + 3 * (p0 + q);
+        w->x[s] = v[0]; w->y[s] = v[1]; w->z[s] = v[2];
+        w->spc[s] = e;
+        w->idx[s] = p0 + q;
+    }
+    const REAL rc = (REAL)p->rc, irc = (REAL)(1.0 / p->rc);
+    for (int s = 0; s < nb; s++) {
+        REAL r = SQRT(w->x[s] * w->x[s] + w->y[s] * w->y[s] + w->z[s] * w->z[s]);
+        w->r[s] = r;
+        w->ir[s] = 1 / r;
+        REAL xx = r * irc < 1 ? r * irc : 1, f, df;
+        if (p->kind == 0) {
+            f = (REAL)(0.5 * cos(PI_D * xx) + 0.5);
+            df = (REAL)(-0.5 * PI_D / p->rc * sin(PI_D * xx));
+        } else {
+            REAL x2 = xx * xx;
+            f = 1 + x2 * xx * (-10 + xx * (15 - 6 * xx));
+            df = x2 * (-30 + xx * (60 - 30 * xx)) / rc;
+        }
+        for (int g = 0; g < p->G; g++) {
+            REAL d = r - (REAL)p->rs[g], eta = (REAL)p->eta[g];
+            REAL e = (REAL)exp(-(double)(eta * d * d));
+            w->a[g * W + s] = e * f;
+            if (grad) w->da[g * W + s] = e * (df - 2 * eta * d * f);
+        }
+    }
+    return nb;
+}
+
+/* Triplet quantities of block k0 .. k0+m-1 with the second neighbour jj. */
+static void SFX(block_terms)(SFX(work_t) *w, const plan_t *p, int jj, int k0, int m,
+                             int grad) {
+    const int W = w->W, G = p->G, L = p->L;
+    const REAL xj = w->x[jj], yj = w->y[jj], zj = w->z[jj], irj = w->ir[jj];
+    const REAL irc = (REAL)(1.0 / p->rc), hpi = (REAL)(0.5 * PI_D);
+    const REAL dscale = (REAL)(-PI_D / p->rc);
+    const REAL *restrict x = w->x + k0, *restrict y = w->y + k0, *restrict z = w->z + k0;
+    const REAL *restrict ir = w->ir + k0;
+    REAL *restrict r3 = w->r3, *restrict cs = w->cs, *restrict fc = w->fc, *restrict dfc = w->dfc;
+    const int kind = p->kind;
+#pragma omp simd
+    for (int t = 0; t < m; t++) {
+        REAL wx = x[t] - xj, wy = y[t] - yj, wz = z[t] - zj;
+        REAL d = SQRT(wx * wx + wy * wy + wz * wz);
+        r3[t] = d;
+        cs[t] = (x[t] * xj + y[t] * yj + z[t] * zj) * (ir[t] * irj);
+        REAL xx = d * irc;
+        xx = xx < 1 ? xx : 1;
+        if (kind == 0) {
+            REAL u = hpi * (1 - xx), s = SFX(vsin)(u);
+            fc[t] = s * s;
+            if (grad) dfc[t] = dscale * s * SFX(vcos)(u);
+        } else {
+            REAL x2 = xx * xx;
+            fc[t] = 1 + x2 * xx * (-10 + xx * (15 - 6 * xx));
+            if (grad) dfc[t] = x2 * (-30 + xx * (60 - 30 * xx)) * irc;
+        }
+    }
+    for (int g = 0; g < G; g++) {
+        const REAL aj = w->a[g * W + jj];
+        const REAL *restrict ak = w->a + g * W + k0;
+        REAL *restrict P = w->P + g * W, *restrict b = w->b + g * W, *restrict db = w->db + g * W;
+        if (p->is_g4[g]) {
+            const REAL eta = (REAL)p->eta[g], rs = (REAL)p->rs[g];
+#pragma omp simd
+            for (int t = 0; t < m; t++) {
+                REAL d = r3[t] - rs, e = SFX(vexp)(-eta * d * d);
+                b[t] = e * fc[t];
+                P[t] = aj * ak[t] * b[t];
+                if (grad) db[t] = e * (dfc[t] - 2 * eta * d * fc[t]);
+            }
+        } else {
+#pragma omp simd
+            for (int t = 0; t < m; t++) {
+                b[t] = 1;
+                P[t] = aj * ak[t];
+                if (grad) db[t] = 0;
+            }
+        }
+    }
+    for (int l = 0; l < L; l++) {
+        const REAL lam = (REAL)p->lam[l], zeta = (REAL)p->zeta[l];
+        const REAL pre = (REAL)pow(2.0, 1.0 - p->zeta[l]);
+        const int zi = p->zint[l];
+        REAL *restrict A = w->A + l * W, *restrict dA = w->dA + l * W;
+        if (zi >= 1) {  /* dA holds base^(ζ-1) until the end */
+#pragma omp simd
+            for (int t = 0; t < m; t++) {
+                REAL base = 1 + lam * cs[t];
+                base = base > 0 ? base : 0;
+                A[t] = base;
+                dA[t] = 1;
+            }
+            for (int q = 1; q < zi; q++) {
+#pragma omp simd
+                for (int t = 0; t < m; t++) dA[t] *= A[t];
+            }
+#pragma omp simd
+            for (int t = 0; t < m; t++) {
+                REAL pw = dA[t];
+                A[t] = pre * pw * A[t];
+                dA[t] = pre * zeta * lam * pw;
+            }
+        } else {
+            for (int t = 0; t < m; t++) {
+                REAL base = 1 + lam * cs[t];
+                base = base > 0 ? base : 0;
+                A[t] = pre * (REAL)pow((double)base, (double)zeta);
+                dA[t] = pre * zeta * lam * (REAL)pow((double)base, (double)(zeta - 1));
+            }
+        }
+    }
+}
+
+int SFX(trip_forward)(const int64_t *start, const int32_t *sj, const REAL *rij,
+                      const int32_t *ip, const double *dp, REAL *out) {
+    plan_t p;
+    read_plan(&p, ip, dp);
+    const int nbmax = max_neighbours(start, p.n);
+    int failed = 0;
+#pragma omp parallel num_threads(p.nthreads)
+    {
+        SFX(work_t) w;
+        int bad = SFX(work_alloc)(&w, &p, nbmax);
+        if (bad) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(dynamic, 8)
+        for (int64_t c = 0; c < p.n; c++) {
+            if (bad) continue;
+            const int F = p.F, W = w.W;
+            double *acc = w.acc;
+            for (int q = 0; q < p.n_pair * F; q++) acc[q] = 0;
+            int nb = SFX(load_centre)(&w, &p, start, sj, rij, c, 0);
+            for (int jj = 0; jj + 1 < nb; jj++) {
+                int ej = w.spc[jj];
+                for (int e = ej; e < p.n_el; e++) {
+                    int k0 = jj + 1 > w.eb[e] ? jj + 1 : w.eb[e], m = w.eb[e + 1] - k0;
+                    if (m <= 0) continue;
+                    SFX(block_terms)(&w, &p, jj, k0, m, 0);
+                    double *row = acc + (int64_t)p.pair_id[ej * p.n_el + e] * F;
+                    for (int f = 0; f < F; f++) {
+                        const REAL *restrict A = w.A + p.lz_of[f] * W;
+                        const REAL *restrict P = w.P + p.g_of[f] * W;
+                        REAL s = 0;
+#pragma omp simd reduction(+ : s)
+                        for (int t = 0; t < m; t++) s += A[t] * P[t];
+                        row[f] += s;
+                    }
+                }
+            }
+            REAL *o = out + c * p.n_pair * F;
+            for (int q = 0; q < p.n_pair * F; q++) o[q] = (REAL)acc[q];
+        }
+        SFX(work_free)(&w);
+    }
+    return failed;
+}
+
+int SFX(trip_backward)(const int64_t *start, const int32_t *sj, const REAL *rij,
+                       const int32_t *ip, const double *dp, const REAL *dout, REAL *grad) {
+    plan_t p;
+    read_plan(&p, ip, dp);
+    const int nbmax = max_neighbours(start, p.n);
+    int failed = 0;
+#pragma omp parallel num_threads(p.nthreads)
+    {
+        SFX(work_t) w;
+        int bad = SFX(work_alloc)(&w, &p, nbmax);
+        if (bad) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(dynamic, 8)
+        for (int64_t c = 0; c < p.n; c++) {
+            if (bad) continue;
+            const int F = p.F, W = w.W, G = p.G;
+            const int64_t p0 = start[c], nb0 = start[c + 1] - p0;
+            const REAL *drow = dout + c * p.n_pair * F;
+            int any = 0;
+            for (int q = 0; q < p.n_pair * F; q++) any |= drow[q] != 0;
+            if (!any || nb0 < 2) {
+                for (int64_t q = 0; q < 3 * nb0; q++) grad[3 * p0 + q] = 0;
+                continue;
+            }
+            int nb = SFX(load_centre)(&w, &p, start, sj, rij, c, 1);
+            for (int q = 0; q < G * W; q++) w.ga[q] = 0;
+            for (int q = 0; q < nb; q++) w.gx[q] = w.gy[q] = w.gz[q] = 0;
+            for (int jj = 0; jj + 1 < nb; jj++) {
+                int ej = w.spc[jj];
+                for (int e = ej; e < p.n_el; e++) {
+                    int k0 = jj + 1 > w.eb[e] ? jj + 1 : w.eb[e], m = w.eb[e + 1] - k0;
+                    if (m <= 0) continue;
+                    const REAL *dv = drow + (int64_t)p.pair_id[ej * p.n_el + e] * F;
+                    int used = 0;
+                    for (int f = 0; f < F; f++) used |= dv[f] != 0;
+                    if (!used) continue;
+                    SFX(block_terms)(&w, &p, jj, k0, m, 1);
+                    REAL *restrict dcos = w.dcos, *restrict dr3 = w.dr3;
+                    for (int t = 0; t < m; t++) dcos[t] = dr3[t] = 0;
+                    unsigned char gused[64] = {0};
+                    for (int f = 0; f < F; f++) {
+                        if (dv[f] == 0) continue;
+                        const REAL d = dv[f];
+                        const int g = p.g_of[f], l = p.lz_of[f];
+                        const REAL *restrict A = w.A + l * W, *restrict dA = w.dA + l * W;
+                        const REAL *restrict P = w.P + g * W;
+                        REAL *restrict dP = w.dP + g * W;
+                        if (!gused[g]) {
+                            gused[g] = 1;
+#pragma omp simd
+                            for (int t = 0; t < m; t++) dP[t] = d * A[t];
+                        } else {
+#pragma omp simd
+                            for (int t = 0; t < m; t++) dP[t] += d * A[t];
+                        }
+#pragma omp simd
+                        for (int t = 0; t < m; t++) dcos[t] += d * P[t] * dA[t];
+                    }
+                    for (int g = 0; g < G; g++) {
+                        if (!gused[g]) continue;
+                        const REAL aj = w.a[g * W + jj];
+                        const REAL *restrict ak = w.a + g * W + k0;
+                        const REAL *restrict dP = w.dP + g * W, *restrict b = w.b + g * W;
+                        const REAL *restrict db = w.db + g * W;
+                        REAL *restrict gak = w.ga + g * W + k0;
+                        REAL gaj = 0;
+                        if (p.is_g4[g]) {
+#pragma omp simd reduction(+ : gaj)
+                            for (int t = 0; t < m; t++) {
+                                REAL q = dP[t] * b[t];
+                                gaj += q * ak[t];
+                                gak[t] += q * aj;
+                                dr3[t] += dP[t] * aj * ak[t] * db[t];
+                            }
+                        } else {
+#pragma omp simd reduction(+ : gaj)
+                            for (int t = 0; t < m; t++) {
+                                gaj += dP[t] * ak[t];
+                                gak[t] += dP[t] * aj;
+                            }
+                        }
+                        w.ga[g * W + jj] += gaj;
+                    }
+                    const REAL xj = w.x[jj], yj = w.y[jj], zj = w.z[jj], irj = w.ir[jj];
+                    const REAL irj2 = irj * irj;
+                    const REAL *restrict x = w.x + k0, *restrict y = w.y + k0;
+                    const REAL *restrict z = w.z + k0, *restrict ir = w.ir + k0;
+                    const REAL *restrict cs = w.cs, *restrict r3 = w.r3;
+                    REAL *restrict gx = w.gx + k0, *restrict gy = w.gy + k0;
+                    REAL *restrict gz = w.gz + k0;
+                    REAL sx = 0, sy = 0, sz = 0;
+#pragma omp simd reduction(+ : sx, sy, sz)
+                    for (int t = 0; t < m; t++) {
+                        REAL i12 = ir[t] * irj, dc = dcos[t], c = cs[t];
+                        REAL s = dr3[t] / r3[t];
+                        REAL cj = dc * c * irj2, ck = dc * c * ir[t] * ir[t];
+                        REAL wx = x[t] - xj, wy = y[t] - yj, wz = z[t] - zj;
+                        sx += dc * x[t] * i12 - cj * xj - s * wx;
+                        sy += dc * y[t] * i12 - cj * yj - s * wy;
+                        sz += dc * z[t] * i12 - cj * zj - s * wz;
+                        gx[t] += dc * xj * i12 - ck * x[t] + s * wx;
+                        gy[t] += dc * yj * i12 - ck * y[t] + s * wy;
+                        gz[t] += dc * zj * i12 - ck * z[t] + s * wz;
+                    }
+                    w.gx[jj] += sx;
+                    w.gy[jj] += sy;
+                    w.gz[jj] += sz;
+                }
+            }
+            for (int s = 0; s < nb; s++) {
+                REAL gr = 0;
+                for (int g = 0; g < G; g++) gr += w.ga[g * W + s] * w.da[g * W + s];
+                gr *= w.ir[s];
+                REAL *o = grad + 3 * w.idx[s];
+                o[0] = w.gx[s] + gr * w.x[s];
+                o[1] = w.gy[s] + gr * w.y[s];
+                o[2] = w.gz[s] + gr * w.z[s];
+            }
+        }
+        SFX(work_free)(&w);
+    }
+    return failed;
+}
+
+#endif
