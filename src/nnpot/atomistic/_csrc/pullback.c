@@ -82,10 +82,6 @@ static inline float exp_f32(float x) {
     return p * s;
 }
 
-static inline double cos_f64(double x) { return cos(x); }
-static inline double sin_f64(double x) { return sin(x); }
-static inline float cos_f32(float x) { return cosf(x); }
-static inline float sin_f32(float x) { return sinf(x); }
 
 static int n_threads(long want) {
 #ifdef _OPENMP
@@ -99,20 +95,17 @@ static int n_threads(long want) {
 #define REAL double
 #define FN(name) name##_f64
 #define EXPR exp_f64
-#define COSR cos_f64
-#define SINR sin_f64
+#define BW 8 /* pairs per block: one 512-bit vector */
 #include "pullback.c" /* this file, second pass */
 #undef REAL
 #undef FN
 #undef EXPR
-#undef COSR
-#undef SINR
+#undef BW
 
 #define REAL float
 #define FN(name) name##_f32
 #define EXPR exp_f32
-#define COSR cos_f32
-#define SINR sin_f32
+#define BW 16
 #include "pullback.c" /* this file, second pass */
 
 #else /* PB_BODY: the kernel for one REAL type */
@@ -177,144 +170,245 @@ static inline __attribute__((always_inline)) void FN(coefficients)(
     }
 }
 
-/* All pairs of centre i. gbuf: [n, 3, K] gradient buffer (centre and neighbours), or NULL
- * with pout [P, 3, K] (v per pair; the centre's -sum v still goes to gcen [3, K]). */
-static inline __attribute__((always_inline)) void FN(centre)(
-    const FN(Args) *a, long i, const long K, REAL *restrict cf, REAL *restrict pl,
-    REAL *restrict phi, REAL *restrict psi, REAL *restrict Y, REAL *restrict ex,
-    REAL *gbuf, REAL *gcen, REAL *pout, REAL *vout) {
+/* cos(pi t), sin(pi t) for t in [0, 1]: with z = pi (t - 1/2), |z| <= pi/2, they are
+ * -sin z and cos z (Taylor to z^21 / z^22: below 1e-17); no libm call, so it vectorises. */
+static inline void FN(cospi_sinpi)(REAL t, REAL *c, REAL *s) {
+    const REAL z = (REAL)PB_PI * (t - (REAL)0.5), z2 = z * z;
+    REAL ps = (REAL)(-1.0 / 51090942171709440000.0);
+    ps = ps * z2 + (REAL)(1.0 / 121645100408832000.0);
+    ps = ps * z2 + (REAL)(-1.0 / 355687428096000.0);
+    ps = ps * z2 + (REAL)(1.0 / 1307674368000.0);
+    ps = ps * z2 + (REAL)(-1.0 / 6227020800.0);
+    ps = ps * z2 + (REAL)(1.0 / 39916800.0);
+    ps = ps * z2 + (REAL)(-1.0 / 362880.0);
+    ps = ps * z2 + (REAL)(1.0 / 5040.0);
+    ps = ps * z2 + (REAL)(-1.0 / 120.0);
+    ps = ps * z2 + (REAL)(1.0 / 6.0);
+    ps = ps * z2 - 1;  /* -(sin z)/z */
+    REAL pc = (REAL)(1.0 / 1124000727777607680000.0);
+    pc = pc * z2 + (REAL)(-1.0 / 2432902008176640000.0);
+    pc = pc * z2 + (REAL)(1.0 / 6402373705728000.0);
+    pc = pc * z2 + (REAL)(-1.0 / 20922789888000.0);
+    pc = pc * z2 + (REAL)(1.0 / 87178291200.0);
+    pc = pc * z2 + (REAL)(-1.0 / 479001600.0);
+    pc = pc * z2 + (REAL)(1.0 / 3628800.0);
+    pc = pc * z2 + (REAL)(-1.0 / 40320.0);
+    pc = pc * z2 + (REAL)(1.0 / 720.0);
+    pc = pc * z2 + (REAL)(-1.0 / 24.0);
+    pc = pc * z2 + (REAL)0.5;
+    pc = pc * z2 - 1;  /* -cos z */
+    *c = ps * z;
+    *s = -pc;
+}
+
+/* Slot bases of one block of BW pairs of one neighbour element (lanes >= nb are pads with
+ * f_c = f_c' = 0, so every row vanishes there): phi [NB][BW], psi [C*nl][BW]. */
+static inline __attribute__((always_inline)) void FN(block_basis)(
+    const FN(Args) *a, const int64_t *idx, long nb, REAL *restrict w, REAL *restrict phi,
+    REAL *restrict psi, REAL *restrict Y, REAL *restrict gd) {
     const long R = a->R, C = a->C, Mt = a->Mt, nl = a->nl;
-    const long NB = R + C + C * Mt;
-    const REAL rc = a->rc;
-    REAL gi[3 * K], vi[9 * K], dr[K], du[3 * K], v[3 * K];
-    for (long q = 0; q < 3 * K; ++q) gi[q] = 0;
-    for (long q = 0; q < 9 * K; ++q) vi[q] = 0;
-    FN(coefficients)(a, i, K, cf, pl);
-    for (long p = a->ptr[i]; p < a->ptr[i + 1]; ++p) {
-        const REAL x0 = a->rij[3 * p], x1 = a->rij[3 * p + 1], x2 = a->rij[3 * p + 2];
-        const REAL r2 = x0 * x0 + x1 * x1 + x2 * x2;
-        const REAL r = sqrt(r2);
-        if (!(r < rc)) {  /* f_c = f_c' = 0: nothing (also pads of the torch path) */
-            if (pout)
-                for (long q = 0; q < 3 * K; ++q) pout[p * 3 * K + q] = 0;
-            continue;
-        }
-        const REAL inv = (REAL)1 / r;
-        const REAL u0 = x0 * inv, u1 = x1 * inv, u2 = x2 * inv;
-        const REAL t = r / rc;
-        REAL fc, dfc;
+    REAL *x0 = w, *x1 = w + BW, *x2 = w + 2 * BW, *u0 = w + 3 * BW, *u1 = w + 4 * BW,
+         *u2 = w + 5 * BW, *rr = w + 6 * BW, *iv = w + 7 * BW, *fc = w + 8 * BW,
+         *dfc = w + 9 * BW;
+    const REAL rc = a->rc, irc = (REAL)1 / a->rc;
+    for (long q = 0; q < BW; ++q) {
+        const long p = idx[q < nb ? q : 0];
+        x0[q] = a->rij[3 * p];
+        x1[q] = a->rij[3 * p + 1];
+        x2[q] = a->rij[3 * p + 2];
+    }
+#pragma omp simd
+    for (long q = 0; q < BW; ++q) {
+        const REAL r2 = x0[q] * x0[q] + x1[q] * x1[q] + x2[q] * x2[q];
+        const REAL r = sqrt(r2), inv = (REAL)1 / r, t = r * irc;
+        const REAL live = q < nb ? (REAL)1 : (REAL)0;
+        REAL f, df;
         if (a->cosine) {
-            const REAL ang = (REAL)PB_PI * t;
-            fc = (REAL)0.5 * COSR(ang) + (REAL)0.5;
-            dfc = ((REAL)(-0.5 * PB_PI) / rc) * SINR(ang);
+            REAL c, s;
+            FN(cospi_sinpi)(t, &c, &s);
+            f = (REAL)0.5 * c + (REAL)0.5;
+            df = ((REAL)(-0.5 * PB_PI) * irc) * s;
         } else {
             const REAL t2 = t * t;
-            fc = 1 + t2 * t * (-10 + t * (15 - 6 * t));
-            dfc = (t2 * (-30 + t * (60 - 30 * t))) * ((REAL)1 / rc);
+            f = 1 + t2 * t * (-10 + t * (15 - 6 * t));
+            df = (t2 * (-30 + t * (60 - 30 * t))) * irc;
         }
-        const long e = a->sj[p];
-        /* radial rows and the angular channel functions */
+        rr[q] = r;
+        iv[q] = inv;
+        u0[q] = x0[q] * inv;
+        u1[q] = x1[q] * inv;
+        u2[q] = x2[q] * inv;
+        fc[q] = f * live;
+        dfc[q] = df * live;
+    }
+    (void)rc;
+    for (long ch = 0; ch < R; ++ch) {
+        const REAL eta = a->rad_eta[ch], s = a->rad_rs[ch];
+        REAL *ph = phi + ch * BW;
 #pragma omp simd
-        for (long q = 0; q < R; ++q) {
-            const REAL d = r - a->rad_rs[q];
-            REAL z = -a->rad_eta[q] * d * d;
+        for (long q = 0; q < BW; ++q) {
+            const REAL d = rr[q] - s;
+            REAL z = -eta * d * d;
+            z = z < (REAL)-60 ? (REAL)-60 : z;
+            ph[q] = EXPR(z) * (fc[q] * (-2 * eta * d) + dfc[q]);
+        }
+    }
+    if (!C) return;
+    REAL *ga = gd, *dga = gd + C * BW;
+    for (long c = 0; c < C; ++c) {
+        const REAL eta = a->ang_eta[c], s = a->ang_rs[c];
+        REAL *ph = phi + (R + c) * BW;
+#pragma omp simd
+        for (long q = 0; q < BW; ++q) {
+            const REAL d = rr[q] - s;
+            REAL z = -eta * d * d;
             z = z < (REAL)-60 ? (REAL)-60 : z;
             const REAL g = EXPR(z);
-            phi[q] = g * (fc * (-2 * a->rad_eta[q] * d) + dfc);
+            const REAL g0 = g * fc[q], g1 = g * (fc[q] * (-2 * eta * d) + dfc[q]);
+            ga[c * BW + q] = g0 * iv[q];
+            dga[c * BW + q] = g1;
+            ph[q] = 2 * g0 * g1;
         }
-        if (C) {
+    }
+    /* monomials of rhat by degree: x * (degree d-1), y * (its last d), z * its last */
+    for (long q = 0; q < BW; ++q) {
+        Y[q] = 1;
+        Y[BW + q] = u0[q];
+        Y[2 * BW + q] = u1[q];
+        Y[3 * BW + q] = u2[q];
+    }
+    long ps = 1, pn = 3;
+    for (long dg = 2; dg <= a->L; ++dg) {
+        REAL *o = Y + (ps + pn) * BW;
+        const REAL *pv = Y + ps * BW;
+        for (long m = 0; m < pn; ++m)
 #pragma omp simd
-            for (long c = 0; c < C; ++c) {
-                const REAL d = r - a->ang_rs[c];
-                REAL z = -a->ang_eta[c] * d * d;
-                z = z < (REAL)-60 ? (REAL)-60 : z;
-                const REAL g = EXPR(z);
-                const REAL ga = g * fc, dga = g * (fc * (-2 * a->ang_eta[c] * d) + dfc);
-                ex[c] = ga;
-                ex[C + c] = dga;
-                phi[R + c] = 2 * ga * dga;
-            }
-            /* monomials of rhat by degree: x * (degree d-1), y * (its last d), z * last */
-            Y[0] = 1;
-            Y[1] = u0; Y[2] = u1; Y[3] = u2;
-            long ps = 1, pn = 3;
-            for (long dg = 2; dg <= a->L; ++dg) {
-                REAL *o = Y + ps + pn;
-                const REAL *pv = Y + ps;
-                for (long q = 0; q < pn; ++q) o[q] = u0 * pv[q];
-                for (long q = 0; q < dg; ++q) o[pn + q] = u1 * pv[pn - dg + q];
-                o[pn + dg] = u2 * pv[pn - 1];
-                ps += pn;
-                pn += dg + 1;
-            }
-            for (long c = 0; c < C; ++c) {
-                const REAL dga = ex[C + c], gi_ = ex[c] * inv;
-                REAL *ph = phi + R + C + c * Mt;
-                const REAL *yt = Y + a->top0, *yl = Y + a->low0;
+            for (long q = 0; q < BW; ++q) o[m * BW + q] = u0[q] * pv[m * BW + q];
+        for (long m = 0; m < dg; ++m)
 #pragma omp simd
-                for (long m = 0; m < Mt; ++m) ph[m] = dga * yt[m];
+            for (long q = 0; q < BW; ++q)
+                o[(pn + m) * BW + q] = u1[q] * pv[(pn - dg + m) * BW + q];
 #pragma omp simd
-                for (long l = 0; l < nl; ++l) psi[c * nl + l] = gi_ * yl[l];
-            }
+        for (long q = 0; q < BW; ++q) o[(pn + dg) * BW + q] = u2[q] * pv[(pn - 1) * BW + q];
+        ps += pn;
+        pn += dg + 1;
+    }
+    for (long c = 0; c < C; ++c) {
+        REAL *ph = phi + (R + C + c * Mt) * BW;
+        const REAL *yt = Y + a->top0 * BW, *yl = Y + a->low0 * BW;
+        for (long m = 0; m < Mt; ++m)
+#pragma omp simd
+            for (long q = 0; q < BW; ++q) ph[m * BW + q] = dga[c * BW + q] * yt[m * BW + q];
+        for (long l = 0; l < nl; ++l)
+#pragma omp simd
+            for (long q = 0; q < BW; ++q)
+                psi[(c * nl + l) * BW + q] = ga[c * BW + q] * yl[l * BW + q];
+    }
+}
+
+/* acc[k][q] = sum_b coef[b * cs + k * ks] rows[b][q] for k < K, b < nrow (lanes q < BW). */
+static inline __attribute__((always_inline)) void FN(contract)(
+    const REAL *restrict coef, long cs, long ks, const REAL *restrict rows, long nrow,
+    const long K, REAL *restrict acc) {
+    for (long k = 0; k < K; ++k)
+#pragma omp simd
+        for (long q = 0; q < BW; ++q) acc[k * BW + q] = 0;
+    for (long b = 0; b < nrow; ++b) {
+        const REAL *rb = rows + b * BW;
+        for (long k = 0; k < K; ++k) {
+            const REAL c = coef[b * cs + k * ks];
+#pragma omp simd
+            for (long q = 0; q < BW; ++q) acc[k * BW + q] += c * rb[q];
         }
-        /* K products */
-        const REAL *ce = cf + e * NB * K;
-        for (long k = 0; k < K; ++k) dr[k] = 0;
-        for (long q = 0; q < 3 * K; ++q) du[q] = 0;
-        if (K == 1) {
-            REAL s = 0;
-#pragma omp simd reduction(+ : s)
-            for (long b = 0; b < NB; ++b) s += ce[b] * phi[b];
-            dr[0] = s;
-        } else {
-            for (long b = 0; b < NB; ++b) {
-                const REAL f = phi[b];
-#pragma omp simd
-                for (long k = 0; k < K; ++k) dr[k] += ce[b * K + k] * f;
-            }
+    }
+}
+
+/* All pairs of centre i, in blocks of BW pairs of one neighbour element. gbuf: [n, 3, K]
+ * gradient buffer (centre and neighbours), or NULL with pout [P, 3, K] (v per pair; the
+ * centre's -sum v goes to gcen [3, K]). vout: [n, 3, 3, K] or NULL. */
+static inline __attribute__((always_inline)) void FN(centre)(
+    const FN(Args) *a, long i, const long K, REAL *restrict cf, REAL *restrict pl,
+    REAL *restrict w, int64_t *restrict idx, REAL *gbuf, REAL *gcen, REAL *pout,
+    REAL *vout) {
+    const long E = a->E, R = a->R, C = a->C, Mt = a->Mt, nl = a->nl;
+    const long NB = R + C + C * Mt;
+    const long n_all = (a->L + 1) * (a->L + 2) * (a->L + 3) / 6;
+    REAL *phi = w + 10 * BW, *psi = phi + NB * BW, *Y = psi + C * nl * BW;
+    REAL *gd = Y + (n_all > 4 ? n_all : 4) * BW, *dr = gd + 2 * C * BW, *du = dr + K * BW;
+    REAL gi[3 * K], vi[9 * K];
+    for (long q = 0; q < 3 * K; ++q) gi[q] = 0;
+    for (long q = 0; q < 9 * K; ++q) vi[q] = 0;
+    const long p0 = a->ptr[i], p1 = a->ptr[i + 1];
+    if (p1 == p0) {
+        if (vout)
+            for (long q = 0; q < 9 * K; ++q) vout[i * 9 * K + q] = 0;
+        return;
+    }
+    FN(coefficients)(a, i, K, cf, pl);
+    for (long e = 0; e < E; ++e) {
+        long m = 0;  /* this element's pairs inside the cutoff */
+        for (long p = p0; p < p1; ++p) {
+            if (a->sj[p] != e) continue;
+            const REAL *x = a->rij + 3 * p;
+            if (sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]) < a->rc)
+                idx[m++] = p;  /* beyond: f_c = f_c' = 0, nothing (like the torch pads) */
+            else if (pout)
+                for (long q = 0; q < 3 * K; ++q) pout[p * 3 * K + q] = 0;
         }
-        if (C) {
-            const REAL *pe = pl + e * C * nl * 3 * K;
-            if (K == 1) {
-                REAL s0 = 0, s1 = 0, s2 = 0;
-#pragma omp simd reduction(+ : s0, s1, s2)
-                for (long q = 0; q < C * nl; ++q) {
-                    s0 += pe[3 * q] * psi[q];
-                    s1 += pe[3 * q + 1] * psi[q];
-                    s2 += pe[3 * q + 2] * psi[q];
-                }
-                du[0] = s0; du[1] = s1; du[2] = s2;
-            } else {
-                for (long q = 0; q < C * nl; ++q) {
-                    const REAL f = psi[q];
-                    const REAL *pq = pe + q * 3 * K;
+        const REAL *ce = cf + e * NB * K, *pe = pl + e * C * nl * 3 * K;
+        for (long b0 = 0; b0 < m; b0 += BW) {
+            const long nb = m - b0 < BW ? m - b0 : BW;
+            FN(block_basis)(a, idx + b0, nb, w, phi, psi, Y, gd);
+            FN(contract)(ce, K, 1, phi, NB, K, dr);  /* dr[k][q] = coef_k . phi */
+            REAL *u0 = w + 3 * BW, *u1 = w + 4 * BW, *u2 = w + 5 * BW;
+            if (C) {  /* du[x][k][q] = poly_k[., x] . psi */
+                for (long x = 0; x < 3; ++x)
+                    FN(contract)(pe + x * K, 3 * K, 1, psi, C * nl, K, du + x * K * BW);
+                for (long k = 0; k < K; ++k) {
+                    REAL *d0 = du + k * BW, *d1 = du + (K + k) * BW, *d2 = du + (2 * K + k) * BW;
+                    REAL *dk = dr + k * BW;
 #pragma omp simd
-                    for (long k = 0; k < K; ++k) {
-                        du[k] += pq[k] * f;
-                        du[K + k] += pq[K + k] * f;
-                        du[2 * K + k] += pq[2 * K + k] * f;
+                    for (long q = 0; q < BW; ++q) {
+                        const REAL tn = dk[q] - (d0[q] * u0[q] + d1[q] * u1[q] + d2[q] * u2[q]);
+                        d0[q] += u0[q] * tn;
+                        d1[q] += u1[q] * tn;
+                        d2[q] += u2[q] * tn;
                     }
                 }
-            }
-        }
+            } else {
+                for (long k = 0; k < K; ++k)
 #pragma omp simd
-        for (long k = 0; k < K; ++k) {
-            const REAL tn = dr[k] - (du[k] * u0 + du[K + k] * u1 + du[2 * K + k] * u2);
-            v[k] = du[k] + u0 * tn;
-            v[K + k] = du[K + k] + u1 * tn;
-            v[2 * K + k] = du[2 * K + k] + u2 * tn;
-        }
-        for (long q = 0; q < 3 * K; ++q) gi[q] -= v[q];
-        if (vout) {
-            const REAL xs[3] = {x0, x1, x2};
-            for (long aa = 0; aa < 3; ++aa)
-                for (long q = 0; q < 3 * K; ++q) vi[aa * 3 * K + q] += xs[aa] * v[q];
-        }
-        if (pout) {
-            for (long q = 0; q < 3 * K; ++q) pout[p * 3 * K + q] = v[q];
-        } else {
-            REAL *gj = gbuf + a->jn[p] * 3 * K;
-            for (long q = 0; q < 3 * K; ++q) gj[q] += v[q];
+                    for (long q = 0; q < BW; ++q) {
+                        du[k * BW + q] = u0[q] * dr[k * BW + q];
+                        du[(K + k) * BW + q] = u1[q] * dr[k * BW + q];
+                        du[(2 * K + k) * BW + q] = u2[q] * dr[k * BW + q];
+                    }
+            }
+            /* du now holds v[x][k][q] (pads: 0) */
+            const REAL *xs[3] = {w, w + BW, w + 2 * BW};
+            for (long xk = 0; xk < 3 * K; ++xk) {
+                const REAL *vq = du + xk * BW;
+                REAL s = 0;
+#pragma omp simd reduction(+ : s)
+                for (long q = 0; q < BW; ++q) s += vq[q];
+                gi[xk] -= s;
+                if (vout)
+                    for (long aa = 0; aa < 3; ++aa) {
+                        REAL sv = 0;
+                        const REAL *xa = xs[aa];
+#pragma omp simd reduction(+ : sv)
+                        for (long q = 0; q < BW; ++q) sv += xa[q] * vq[q];
+                        vi[aa * 3 * K + xk] += sv;
+                    }
+            }
+            for (long q = 0; q < nb; ++q) {
+                const long p = idx[b0 + q];
+                REAL *dst = pout ? pout + p * 3 * K : gbuf + a->jn[p] * 3 * K;
+                if (pout)
+                    for (long xk = 0; xk < 3 * K; ++xk) dst[xk] = du[xk * BW + q];
+                else
+                    for (long xk = 0; xk < 3 * K; ++xk) dst[xk] += du[xk * BW + q];
+            }
         }
     }
     REAL *gc = pout ? gcen : gbuf + i * 3 * K;
@@ -323,16 +417,14 @@ static inline __attribute__((always_inline)) void FN(centre)(
         for (long q = 0; q < 9 * K; ++q) vout[i * 9 * K + q] = vi[q];
 }
 
-static void FN(run_centre)(const FN(Args) *a, long i, REAL *cf, REAL *pl, REAL *phi,
-                           REAL *psi, REAL *Y, REAL *ex, REAL *gbuf, REAL *gcen, REAL *pout,
-                           REAL *vout) {
+static void FN(run_centre)(const FN(Args) *a, long i, REAL *cf, REAL *pl, REAL *w,
+                           int64_t *idx, REAL *gbuf, REAL *gcen, REAL *pout, REAL *vout) {
     switch (a->K) {  /* constant K: accumulators in registers, loops unrolled */
-    case 1: FN(centre)(a, i, 1, cf, pl, phi, psi, Y, ex, gbuf, gcen, pout, vout); break;
-    case 2: FN(centre)(a, i, 2, cf, pl, phi, psi, Y, ex, gbuf, gcen, pout, vout); break;
-    case 4: FN(centre)(a, i, 4, cf, pl, phi, psi, Y, ex, gbuf, gcen, pout, vout); break;
-    case 8: FN(centre)(a, i, 8, cf, pl, phi, psi, Y, ex, gbuf, gcen, pout, vout); break;
-    case 16: FN(centre)(a, i, 16, cf, pl, phi, psi, Y, ex, gbuf, gcen, pout, vout); break;
-    default: FN(centre)(a, i, a->K, cf, pl, phi, psi, Y, ex, gbuf, gcen, pout, vout);
+    case 1: FN(centre)(a, i, 1, cf, pl, w, idx, gbuf, gcen, pout, vout); break;
+    case 2: FN(centre)(a, i, 2, cf, pl, w, idx, gbuf, gcen, pout, vout); break;
+    case 4: FN(centre)(a, i, 4, cf, pl, w, idx, gbuf, gcen, pout, vout); break;
+    case 8: FN(centre)(a, i, 8, cf, pl, w, idx, gbuf, gcen, pout, vout); break;
+    default: FN(centre)(a, i, a->K, cf, pl, w, idx, gbuf, gcen, pout, vout);
     }
 }
 
@@ -355,18 +447,23 @@ int FN(pullback_atoms)(const int64_t *dims, double rc_, const REAL *rij, const i
     const int nt = n_threads(dims[15]);
     const long NB = a.R + a.C + a.C * a.Mt;
     const long n_all = (a.L + 1) * (a.L + 2) * (a.L + 3) / 6;
-    const long scratch = a.E * NB * K + a.E * a.C * a.nl * 3 * K + NB + a.C * a.nl + n_all
-                         + 2 * a.C + 16;
+    const long scratch = a.E * NB * K + a.E * a.C * a.nl * 3 * K
+                         + (10 + NB + a.C * a.nl + (n_all > 4 ? n_all : 4) + 2 * a.C + 4 * K) * BW;
+    long maxdeg = 1;
+    for (long i = 0; i < n; ++i)
+        maxdeg = ptr[i + 1] - ptr[i] > maxdeg ? ptr[i + 1] - ptr[i] : maxdeg;
     const int shared = nt == 1 || pout != NULL;  /* grad written by centres only */
     /* per-thread scratch and (several threads) private gradient buffers, allocated here
      * so that a failure leaves the parallel region out altogether */
     REAL **bufs = calloc((size_t)nt, sizeof(REAL *));
     REAL **scr = calloc((size_t)nt, sizeof(REAL *));
-    int fail = !bufs || !scr;
+    int64_t **ids = calloc((size_t)nt, sizeof(int64_t *));
+    int fail = !bufs || !scr || !ids;
     for (int t = 0; t < nt && !fail; ++t) {
         scr[t] = malloc((size_t)scratch * sizeof(REAL));
+        ids[t] = malloc((size_t)maxdeg * sizeof(int64_t));
         bufs[t] = shared ? grad : calloc((size_t)(n * 3 * K), sizeof(REAL));
-        fail = !scr[t] || !bufs[t];
+        fail = !scr[t] || !ids[t] || !bufs[t];
     }
     if (!fail) {
 #pragma omp parallel num_threads(nt)
@@ -377,12 +474,11 @@ int FN(pullback_atoms)(const int64_t *dims, double rc_, const REAL *rij, const i
             const int tid = 0;
 #endif
             REAL *gb = bufs[tid];
-            REAL *cf = scr[tid], *pl = cf + a.E * NB * K, *phi = pl + a.E * a.C * a.nl * 3 * K;
-            REAL *psi = phi + NB, *Y = psi + a.C * a.nl, *ex = Y + n_all;
+            REAL *cf = scr[tid], *pl = cf + a.E * NB * K, *w = pl + a.E * a.C * a.nl * 3 * K;
 #pragma omp for schedule(dynamic, 16)
             for (long i = 0; i < n; ++i)
-                FN(run_centre)(&a, i, cf, pl, phi, psi, Y, ex, gb,
-                               pout ? grad + i * 3 * K : NULL, pout, vir);
+                FN(run_centre)(&a, i, cf, pl, w, ids[tid], gb, pout ? grad + i * 3 * K : NULL,
+                               pout, vir);
             if (!shared) {
 #pragma omp for schedule(static)
                 for (long q = 0; q < n * 3 * K; ++q) {
@@ -393,11 +489,13 @@ int FN(pullback_atoms)(const int64_t *dims, double rc_, const REAL *rij, const i
             }
         }
     }
-    for (int t = 0; bufs && scr && t < nt; ++t) {
+    for (int t = 0; bufs && scr && ids && t < nt; ++t) {
         if (!shared) free(bufs[t]);
         free(scr[t]);
+        free(ids[t]);
     }
     free(scr);
+    free(ids);
     free(bufs);
     return fail ? -1 : 0;
 }
