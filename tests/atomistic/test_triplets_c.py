@@ -1,9 +1,10 @@
 """The C triplet kernel (triplets_c, _csrc/triplets.c) equals the torch reference path of
 descriptors_triplets: feature values and pair-vector gradients (float64 to 1e-12, float32
 to 1e-5), on a periodic water box and on a sparse molecule (centres with 0 and 1
-neighbours, three elements), for G4 / G5, λ = ±1, ζ = 1, 2, 4, 1.5, r_s ≠ 0 and both cutoff
-functions; forces from a model on the C path are −∇E by finite differences; double
-backward (create_graph) falls back to torch and equals the torch path."""
+neighbours, three elements), for G4 / G5, λ = ±1, ζ = 1, 2, 3, 4, 6, 1.5 (different C
+branches), r_s ≠ 0 and both cutoff functions; forces from a model on the C path are −∇E by
+finite differences; double backward (create_graph) falls back to torch and equals the
+torch path."""
 
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ torch.set_num_threads(1)
 pytestmark = pytest.mark.skipif(ckernels.load("triplets") is None,
                                 reason="no C compiler: the triplet C kernel is not built")
 
-ANGULAR = (  # mixed G4 / G5 (every triplet kept), λ = ±1, ζ = 1, 2, 4, 1.5, r_s ≠ 0
+ANGULAR = (  # mixed G4 / G5 (every triplet kept), λ = ±1, ζ = 1, 2, 3, 4, 6, 1.5, r_s ≠ 0
     ("G4", 0.05, 1.0, -1.0, 0.0), ("G4", 0.1, 2.0, 1.0, 0.3), ("G4", 0.02, 4.0, -1.0, 0.0),
     ("G5", 0.1, 1.5, -1.0, 0.0), ("G5", 0.3, 4.0, 1.0, 0.9), ("G4", 0.2, 1.5, 1.0, 0.0),
+    ("G4", 0.05, 6.0, 1.0, 0.0), ("G5", 0.1, 3.0, -1.0, 0.2),
 )
 G4_ONLY = tuple(p for p in ANGULAR if p[0] == "G4")  # r_jk ≥ r_c triplets dropped
 

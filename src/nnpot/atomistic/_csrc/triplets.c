@@ -21,6 +21,13 @@
  */
 #ifndef REAL
 
+/* let the compiler fuse a*b+c into FMA (ISO C modes default to no contraction) */
+#if defined(__clang__)
+#pragma clang fp contract(fast)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=fast")
+#endif
+
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -62,6 +69,7 @@ static int max_neighbours(const int64_t *start, int n) {
 }
 
 #define ALIGN_UP(x) (((x) + 15) & ~(int64_t)15)
+#define VPAD 16 /* inner loops run to a multiple of VPAD: no scalar remainders */
 #define PI_D 3.14159265358979323846
 
 /* ---------------------------------------------------------------- double */
@@ -188,7 +196,7 @@ static inline REAL SFX(vcos)(REAL u) {
 typedef struct {
     int W;
     REAL *x, *y, *z, *r, *ir, *a, *da, *ga, *gx, *gy, *gz;
-    REAL *r3, *cs, *fc, *dfc, *b, *db, *P, *A, *dA, *dcos, *dr3, *dP;
+    REAL *r3, *cs, *fc, *dfc, *mk, *b, *db, *P, *A, *dA, *dcos, *dr3, *dP;
     int32_t *spc;
     int64_t *idx;
     double *acc;
@@ -196,8 +204,8 @@ typedef struct {
 } SFX(work_t);
 
 static int SFX(work_alloc)(SFX(work_t) *w, const plan_t *p, int nbmax) {
-    int W = (int)ALIGN_UP(nbmax + 1), G = p->G, L = p->L;
-    int64_t nreal = (int64_t)W * (5 + 3 * G + 3 + 4 + 4 * G + 2 * L + 2);
+    int W = (int)ALIGN_UP(nbmax + 1) + VPAD, G = p->G, L = p->L;
+    int64_t nreal = (int64_t)W * (5 + 3 * G + 3 + 5 + 4 * G + 2 * L + 2);
     REAL *m = (REAL *)aligned_alloc(64, (size_t)ALIGN_UP(nreal) * sizeof(REAL));
     w->spc = (int32_t *)malloc((size_t)W * sizeof(int32_t));
     w->idx = (int64_t *)malloc((size_t)W * sizeof(int64_t));
@@ -214,6 +222,7 @@ static int SFX(work_alloc)(SFX(work_t) *w, const plan_t *p, int nbmax) {
     w->a = m; m += (int64_t)G * W; w->da = m; m += (int64_t)G * W; w->ga = m; m += (int64_t)G * W;
     w->gx = m; m += W; w->gy = m; m += W; w->gz = m; m += W;
     w->r3 = m; m += W; w->cs = m; m += W; w->fc = m; m += W; w->dfc = m; m += W;
+    w->mk = m; m += W;
     w->b = m; m += (int64_t)G * W; w->db = m; m += (int64_t)G * W;
     w->P = m; m += (int64_t)G * W; w->dP = m; m += (int64_t)G * W;
     w->A = m; m += (int64_t)L * W; w->dA = m; m += (int64_t)L * W;
@@ -269,65 +278,97 @@ static int SFX(load_centre)(SFX(work_t) *w, const plan_t *p, const int64_t *star
     return nb;
 }
 
-/* Triplet quantities of block k0 .. k0+m-1 with the second neighbour jj. */
-static void SFX(block_terms)(SFX(work_t) *w, const plan_t *p, int jj, int k0, int m,
-                             int grad) {
-    const int W = w->W, G = p->G, L = p->L;
+/* Triplet quantities of block k0 .. k0+m-1 with the second neighbour jj, computed for
+ * t < mp = m rounded up to VPAD (returned). Entries t >= m get f_c = b = db = 0 and r_jk = 1,
+ * so they add exact zeros everywhere (the arrays are long enough to read them). */
+static int SFX(block_terms)(SFX(work_t) *w, const plan_t *p, int jj, int k0, int m,
+                            int grad) {
+    const int W = w->W, G = p->G, L = p->L, mp = (m + VPAD - 1) & ~(VPAD - 1);
     const REAL xj = w->x[jj], yj = w->y[jj], zj = w->z[jj], irj = w->ir[jj];
     const REAL irc = (REAL)(1.0 / p->rc), hpi = (REAL)(0.5 * PI_D);
     const REAL dscale = (REAL)(-PI_D / p->rc);
     const REAL *restrict x = w->x + k0, *restrict y = w->y + k0, *restrict z = w->z + k0;
     const REAL *restrict ir = w->ir + k0;
-    REAL *restrict r3 = w->r3, *restrict cs = w->cs, *restrict fc = w->fc, *restrict dfc = w->dfc;
-    const int kind = p->kind;
+    REAL *restrict r3 = w->r3, *restrict cs = w->cs, *restrict fc = w->fc;
+    REAL *restrict dfc = w->dfc, *restrict mk = w->mk;
+    if (p->kind == 0) {
 #pragma omp simd
-    for (int t = 0; t < m; t++) {
-        REAL wx = x[t] - xj, wy = y[t] - yj, wz = z[t] - zj;
-        REAL d = SQRT(wx * wx + wy * wy + wz * wz);
-        r3[t] = d;
-        cs[t] = (x[t] * xj + y[t] * yj + z[t] * zj) * (ir[t] * irj);
-        REAL xx = d * irc;
-        xx = xx < 1 ? xx : 1;
-        if (kind == 0) {
-            REAL u = hpi * (1 - xx), s = SFX(vsin)(u);
+        for (int t = 0; t < mp; t++) {
+            REAL wx = x[t] - xj, wy = y[t] - yj, wz = z[t] - zj, in = t < m ? 1 : 0;
+            REAL d = SQRT(wx * wx + wy * wy + wz * wz);
+            r3[t] = t < m ? d : 1;
+            mk[t] = in;
+            cs[t] = (x[t] * xj + y[t] * yj + z[t] * zj) * (ir[t] * irj);
+            REAL xx = d * irc;
+            xx = xx < 1 ? xx : 1;
+            REAL u = hpi * (1 - xx), s = SFX(vsin)(u) * in;
             fc[t] = s * s;
-            if (grad) dfc[t] = dscale * s * SFX(vcos)(u);
-        } else {
+            dfc[t] = dscale * s * SFX(vcos)(u);
+        }
+    } else {
+#pragma omp simd
+        for (int t = 0; t < mp; t++) {
+            REAL wx = x[t] - xj, wy = y[t] - yj, wz = z[t] - zj, in = t < m ? 1 : 0;
+            REAL d = SQRT(wx * wx + wy * wy + wz * wz);
+            r3[t] = t < m ? d : 1;
+            mk[t] = in;
+            cs[t] = (x[t] * xj + y[t] * yj + z[t] * zj) * (ir[t] * irj);
+            REAL xx = d * irc;
+            xx = xx < 1 ? xx : 1;
             REAL x2 = xx * xx;
-            fc[t] = 1 + x2 * xx * (-10 + xx * (15 - 6 * xx));
-            if (grad) dfc[t] = x2 * (-30 + xx * (60 - 30 * xx)) * irc;
+            fc[t] = in * (1 + x2 * xx * (-10 + xx * (15 - 6 * xx)));
+            dfc[t] = in * x2 * (-30 + xx * (60 - 30 * xx)) * irc;
         }
     }
     for (int g = 0; g < G; g++) {
         const REAL aj = w->a[g * W + jj];
         const REAL *restrict ak = w->a + g * W + k0;
-        REAL *restrict P = w->P + g * W, *restrict b = w->b + g * W, *restrict db = w->db + g * W;
+        REAL *restrict P = w->P + g * W, *restrict b = w->b + g * W;
+        REAL *restrict db = w->db + g * W;
         if (p->is_g4[g]) {
             const REAL eta = (REAL)p->eta[g], rs = (REAL)p->rs[g];
+            if (grad) {
 #pragma omp simd
-            for (int t = 0; t < m; t++) {
-                REAL d = r3[t] - rs, e = SFX(vexp)(-eta * d * d);
-                b[t] = e * fc[t];
-                P[t] = aj * ak[t] * b[t];
-                if (grad) db[t] = e * (dfc[t] - 2 * eta * d * fc[t]);
+                for (int t = 0; t < mp; t++) {
+                    REAL d = r3[t] - rs, e = SFX(vexp)(-eta * d * d);
+                    b[t] = e * fc[t];
+                    P[t] = aj * ak[t] * b[t];
+                    db[t] = e * (dfc[t] - 2 * eta * d * fc[t]);
+                }
+            } else {
+#pragma omp simd
+                for (int t = 0; t < mp; t++) {
+                    REAL d = r3[t] - rs;
+                    P[t] = aj * ak[t] * SFX(vexp)(-eta * d * d) * fc[t];
+                }
             }
         } else {
 #pragma omp simd
-            for (int t = 0; t < m; t++) {
-                b[t] = 1;
-                P[t] = aj * ak[t];
-                if (grad) db[t] = 0;
+            for (int t = 0; t < mp; t++) {
+                b[t] = mk[t];
+                P[t] = aj * ak[t] * mk[t];
+                db[t] = 0;
             }
         }
     }
     for (int l = 0; l < L; l++) {
         const REAL lam = (REAL)p->lam[l], zeta = (REAL)p->zeta[l];
-        const REAL pre = (REAL)pow(2.0, 1.0 - p->zeta[l]);
+        const REAL pre = (REAL)pow(2.0, 1.0 - p->zeta[l]), pzl = pre * zeta * lam;
         const int zi = p->zint[l];
         REAL *restrict A = w->A + l * W, *restrict dA = w->dA + l * W;
-        if (zi >= 1) {  /* dA holds base^(ζ-1) until the end */
+        if (zi >= 1 && zi <= 4) {  /* common cases without a loop over powers */
 #pragma omp simd
-            for (int t = 0; t < m; t++) {
+            for (int t = 0; t < mp; t++) {
+                REAL base = 1 + lam * cs[t];
+                base = base > 0 ? base : 0;
+                REAL pw = zi == 1 ? 1 : zi == 2 ? base : zi == 3 ? base * base
+                          : base * base * base;
+                A[t] = pre * pw * base;
+                dA[t] = pzl * pw;
+            }
+        } else if (zi >= 1) {  /* dA holds base^(ζ-1) until the end */
+#pragma omp simd
+            for (int t = 0; t < mp; t++) {
                 REAL base = 1 + lam * cs[t];
                 base = base > 0 ? base : 0;
                 A[t] = base;
@@ -335,23 +376,24 @@ static void SFX(block_terms)(SFX(work_t) *w, const plan_t *p, int jj, int k0, in
             }
             for (int q = 1; q < zi; q++) {
 #pragma omp simd
-                for (int t = 0; t < m; t++) dA[t] *= A[t];
+                for (int t = 0; t < mp; t++) dA[t] *= A[t];
             }
 #pragma omp simd
-            for (int t = 0; t < m; t++) {
+            for (int t = 0; t < mp; t++) {
                 REAL pw = dA[t];
                 A[t] = pre * pw * A[t];
-                dA[t] = pre * zeta * lam * pw;
+                dA[t] = pzl * pw;
             }
         } else {
-            for (int t = 0; t < m; t++) {
+            for (int t = 0; t < mp; t++) {
                 REAL base = 1 + lam * cs[t];
                 base = base > 0 ? base : 0;
-                A[t] = pre * (REAL)pow((double)base, (double)zeta);
-                dA[t] = pre * zeta * lam * (REAL)pow((double)base, (double)(zeta - 1));
+                A[t] = t < m ? pre * (REAL)pow((double)base, (double)zeta) : 0;
+                dA[t] = t < m ? pzl * (REAL)pow((double)base, (double)(zeta - 1)) : 0;
             }
         }
     }
+    return mp;
 }
 
 int SFX(trip_forward)(const int64_t *start, const int32_t *sj, const REAL *rij,
@@ -380,14 +422,14 @@ int SFX(trip_forward)(const int64_t *start, const int32_t *sj, const REAL *rij,
                 for (int e = ej; e < p.n_el; e++) {
                     int k0 = jj + 1 > w.eb[e] ? jj + 1 : w.eb[e], m = w.eb[e + 1] - k0;
                     if (m <= 0) continue;
-                    SFX(block_terms)(&w, &p, jj, k0, m, 0);
+                    const int mp = SFX(block_terms)(&w, &p, jj, k0, m, 0);
                     double *row = acc + (int64_t)p.pair_id[ej * p.n_el + e] * F;
                     for (int f = 0; f < F; f++) {
                         const REAL *restrict A = w.A + p.lz_of[f] * W;
                         const REAL *restrict P = w.P + p.g_of[f] * W;
                         REAL s = 0;
 #pragma omp simd reduction(+ : s)
-                        for (int t = 0; t < m; t++) s += A[t] * P[t];
+                        for (int t = 0; t < mp; t++) s += A[t] * P[t];
                         row[f] += s;
                     }
                 }
@@ -438,9 +480,9 @@ int SFX(trip_backward)(const int64_t *start, const int32_t *sj, const REAL *rij,
                     int used = 0;
                     for (int f = 0; f < F; f++) used |= dv[f] != 0;
                     if (!used) continue;
-                    SFX(block_terms)(&w, &p, jj, k0, m, 1);
+                    const int mp = SFX(block_terms)(&w, &p, jj, k0, m, 1);
                     REAL *restrict dcos = w.dcos, *restrict dr3 = w.dr3;
-                    for (int t = 0; t < m; t++) dcos[t] = dr3[t] = 0;
+                    for (int t = 0; t < mp; t++) dcos[t] = dr3[t] = 0;
                     unsigned char gused[64] = {0};
                     for (int f = 0; f < F; f++) {
                         if (dv[f] == 0) continue;
@@ -452,13 +494,13 @@ int SFX(trip_backward)(const int64_t *start, const int32_t *sj, const REAL *rij,
                         if (!gused[g]) {
                             gused[g] = 1;
 #pragma omp simd
-                            for (int t = 0; t < m; t++) dP[t] = d * A[t];
+                            for (int t = 0; t < mp; t++) dP[t] = d * A[t];
                         } else {
 #pragma omp simd
-                            for (int t = 0; t < m; t++) dP[t] += d * A[t];
+                            for (int t = 0; t < mp; t++) dP[t] += d * A[t];
                         }
 #pragma omp simd
-                        for (int t = 0; t < m; t++) dcos[t] += d * P[t] * dA[t];
+                        for (int t = 0; t < mp; t++) dcos[t] += d * P[t] * dA[t];
                     }
                     for (int g = 0; g < G; g++) {
                         if (!gused[g]) continue;
@@ -470,7 +512,7 @@ int SFX(trip_backward)(const int64_t *start, const int32_t *sj, const REAL *rij,
                         REAL gaj = 0;
                         if (p.is_g4[g]) {
 #pragma omp simd reduction(+ : gaj)
-                            for (int t = 0; t < m; t++) {
+                            for (int t = 0; t < mp; t++) {
                                 REAL q = dP[t] * b[t];
                                 gaj += q * ak[t];
                                 gak[t] += q * aj;
@@ -478,9 +520,10 @@ int SFX(trip_backward)(const int64_t *start, const int32_t *sj, const REAL *rij,
                             }
                         } else {
 #pragma omp simd reduction(+ : gaj)
-                            for (int t = 0; t < m; t++) {
-                                gaj += dP[t] * ak[t];
-                                gak[t] += dP[t] * aj;
+                            for (int t = 0; t < mp; t++) {
+                                REAL q = dP[t] * b[t];
+                                gaj += q * ak[t];
+                                gak[t] += q * aj;
                             }
                         }
                         w.ga[g * W + jj] += gaj;
@@ -494,7 +537,7 @@ int SFX(trip_backward)(const int64_t *start, const int32_t *sj, const REAL *rij,
                     REAL *restrict gz = w.gz + k0;
                     REAL sx = 0, sy = 0, sz = 0;
 #pragma omp simd reduction(+ : sx, sy, sz)
-                    for (int t = 0; t < m; t++) {
+                    for (int t = 0; t < mp; t++) {
                         REAL i12 = ir[t] * irj, dc = dcos[t], c = cs[t];
                         REAL s = dr3[t] / r3[t];
                         REAL cj = dc * c * irj2, ck = dc * c * ir[t] * ir[t];
