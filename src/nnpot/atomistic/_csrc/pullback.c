@@ -19,6 +19,12 @@
 #ifndef PB_BODY
 #define PB_BODY
 
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=fast") /* -std=c11 turns FMA contraction off */
+#elif defined(__clang__)
+#pragma clang fp contract(fast)
+#endif
+
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -335,9 +341,8 @@ static inline __attribute__((always_inline)) void FN(centre)(
     const long n_all = (a->L + 1) * (a->L + 2) * (a->L + 3) / 6;
     REAL *phi = w + 10 * BW, *psi = phi + NB * BW, *Y = psi + C * nl * BW;
     REAL *gd = Y + (n_all > 4 ? n_all : 4) * BW, *dr = gd + 2 * C * BW, *du = dr + K * BW;
-    REAL gi[3 * K], vi[9 * K];
-    for (long q = 0; q < 3 * K; ++q) gi[q] = 0;
-    for (long q = 0; q < 9 * K; ++q) vi[q] = 0;
+    REAL *gl = du + 3 * K * BW, *vl = gl + 3 * K * BW;  /* lane-wise sums [.][BW] */
+    for (long q = 0; q < 12 * K * BW; ++q) gl[q] = 0;
     const long p0 = a->ptr[i], p1 = a->ptr[i + 1];
     if (p1 == p0) {
         if (vout)
@@ -384,21 +389,18 @@ static inline __attribute__((always_inline)) void FN(centre)(
                         du[(2 * K + k) * BW + q] = u2[q] * dr[k * BW + q];
                     }
             }
-            /* du now holds v[x][k][q] (pads: 0) */
-            const REAL *xs[3] = {w, w + BW, w + 2 * BW};
+            /* du now holds v[x][k][q] (pads: 0); lane-wise sums, reduced once per centre */
             for (long xk = 0; xk < 3 * K; ++xk) {
                 const REAL *vq = du + xk * BW;
-                REAL s = 0;
-#pragma omp simd reduction(+ : s)
-                for (long q = 0; q < BW; ++q) s += vq[q];
-                gi[xk] -= s;
+                REAL *g = gl + xk * BW;
+#pragma omp simd
+                for (long q = 0; q < BW; ++q) g[q] += vq[q];
                 if (vout)
                     for (long aa = 0; aa < 3; ++aa) {
-                        REAL sv = 0;
-                        const REAL *xa = xs[aa];
-#pragma omp simd reduction(+ : sv)
-                        for (long q = 0; q < BW; ++q) sv += xa[q] * vq[q];
-                        vi[aa * 3 * K + xk] += sv;
+                        const REAL *xa = w + aa * BW;
+                        REAL *vv = vl + (aa * 3 * K + xk) * BW;
+#pragma omp simd
+                        for (long q = 0; q < BW; ++q) vv[q] += xa[q] * vq[q];
                     }
             }
             for (long q = 0; q < nb; ++q) {
@@ -412,9 +414,17 @@ static inline __attribute__((always_inline)) void FN(centre)(
         }
     }
     REAL *gc = pout ? gcen : gbuf + i * 3 * K;
-    for (long q = 0; q < 3 * K; ++q) gc[q] += gi[q];
+    for (long xk = 0; xk < 3 * K; ++xk) {
+        REAL sum = 0;
+        for (long q = 0; q < BW; ++q) sum += gl[xk * BW + q];
+        gc[xk] -= sum;
+    }
     if (vout)
-        for (long q = 0; q < 9 * K; ++q) vout[i * 9 * K + q] = vi[q];
+        for (long q = 0; q < 9 * K; ++q) {
+            REAL sum = 0;
+            for (long l = 0; l < BW; ++l) sum += vl[q * BW + l];
+            vout[i * 9 * K + q] = sum;
+        }
 }
 
 static void FN(run_centre)(const FN(Args) *a, long i, REAL *cf, REAL *pl, REAL *w,
@@ -448,7 +458,7 @@ int FN(pullback_atoms)(const int64_t *dims, double rc_, const REAL *rij, const i
     const long NB = a.R + a.C + a.C * a.Mt;
     const long n_all = (a.L + 1) * (a.L + 2) * (a.L + 3) / 6;
     const long scratch = a.E * NB * K + a.E * a.C * a.nl * 3 * K
-                         + (10 + NB + a.C * a.nl + (n_all > 4 ? n_all : 4) + 2 * a.C + 4 * K) * BW;
+                         + (10 + NB + a.C * a.nl + (n_all > 4 ? n_all : 4) + 2 * a.C + 16 * K) * BW;
     long maxdeg = 1;
     for (long i = 0; i < n; ++i)
         maxdeg = ptr[i + 1] - ptr[i] > maxdeg ? ptr[i + 1] - ptr[i] : maxdeg;
