@@ -64,7 +64,8 @@ def _params(meta, ref):
                 + plan.lz_of.tolist() + [1 if g[0] == "G4" else 0 for g in plan.groups]
                 + zint)
         dbl = ([plan.rc] + [g[1] for g in plan.groups] + [g[2] for g in plan.groups]
-               + [lam for lam, _ in plan.lz] + [z for _, z in plan.lz])
+               + [lam for lam, _ in plan.lz] + [z for _, z in plan.lz]
+               + [2.0 ** (1.0 - z) for _, z in plan.lz])
         if not all(math.isfinite(v) for v in dbl):
             meta[key] = None
             return None

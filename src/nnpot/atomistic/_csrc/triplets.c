@@ -43,7 +43,7 @@ typedef struct {
     int n, n_el, n_pair, G, L, F, kind, all_g4, nthreads;
     const int32_t *pair_id, *g_of, *lz_of, *is_g4, *zint;
     double rc;
-    const double *eta, *rs, *lam, *zeta;
+    const double *eta, *rs, *lam, *zeta, *pre; /* pre = 2^(1-ζ) */
 } plan_t;
 
 static void read_plan(plan_t *p, const int32_t *ip, const double *dp) {
@@ -59,6 +59,7 @@ static void read_plan(plan_t *p, const int32_t *ip, const double *dp) {
     p->rc = dp[0];
     p->eta = dp + 1; p->rs = dp + 1 + p->G;
     p->lam = dp + 1 + 2 * p->G; p->zeta = dp + 1 + 2 * p->G + p->L;
+    p->pre = dp + 1 + 2 * p->G + 2 * p->L;
 }
 
 static int max_neighbours(const int64_t *start, int n) {
@@ -102,14 +103,11 @@ static inline REAL SFX(vexp)(REAL x) {
     float kf = t - 0x1.8p23f;
     float r = x - kf * 0.693359375f;
     r = r + kf * 2.12194440e-4f;
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    /* Taylor to r^7 (|r| <= ln2/2), Estrin's scheme */
+    float r2 = r * r, r4 = r2 * r2;
+    float p = ((1.0f + r) + (0.5f + r * (1.0f / 6.0f)) * r2)
+              + ((1.0f / 24.0f + r * (1.0f / 120.0f))
+                 + (1.0f / 720.0f + r * (1.0f / 5040.0f)) * r2) * r4;
     int32_t bits;
     memcpy(&bits, &t, 4);
     bits = (bits - 0x4B400000 + 127) << 23;
@@ -122,19 +120,13 @@ static inline REAL SFX(vexp)(REAL x) {
     double kf = t - 0x1.8p52;
     double r = x - kf * 6.93147180369123816490e-01;
     r = r - kf * 1.90821492927058770002e-10;
-    double p = 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    /* Taylor to r^12 (|r| <= ln2/2), Estrin's scheme (short dependency chains) */
+    double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+    double q0 = (1.0 + r) + (0.5 + r * (1.0 / 6.0)) * r2;
+    double q1 = (1.0 / 24.0 + r * (1.0 / 120.0)) + (1.0 / 720.0 + r * (1.0 / 5040.0)) * r2;
+    double q2 = (1.0 / 40320.0 + r * (1.0 / 362880.0))
+                + (1.0 / 3628800.0 + r * (1.0 / 39916800.0)) * r2;
+    double p = (q0 + q1 * r4) + (q2 + (1.0 / 479001600.0) * r4) * r8;
     int64_t bits;
     memcpy(&bits, &t, 8);
     bits = (bits - 0x4338000000000000LL + 1023) << 52;
@@ -199,7 +191,7 @@ typedef struct {
     REAL *r3, *cs, *fc, *dfc, *mk, *b, *db, *P, *A, *dA, *dcos, *dr3, *dP;
     int32_t *spc;
     int64_t *idx;
-    double *acc;
+    REAL *acc; /* VPAD lanes per output (row, f) of the centre */
     int *eb;
 } SFX(work_t);
 
@@ -209,7 +201,7 @@ static int SFX(work_alloc)(SFX(work_t) *w, const plan_t *p, int nbmax) {
     REAL *m = (REAL *)aligned_alloc(64, (size_t)ALIGN_UP(nreal) * sizeof(REAL));
     w->spc = (int32_t *)malloc((size_t)W * sizeof(int32_t));
     w->idx = (int64_t *)malloc((size_t)W * sizeof(int64_t));
-    w->acc = (double *)malloc((size_t)(p->n_pair * p->F + 1) * sizeof(double));
+    w->acc = (REAL *)aligned_alloc(64, (size_t)ALIGN_UP(p->n_pair * p->F * VPAD + 1) * sizeof(REAL));
     w->eb = (int *)malloc((size_t)(p->n_el + 2) * sizeof(int));
     if (!m || !w->spc || !w->idx || !w->acc || !w->eb) {
         free(m); free(w->spc); free(w->idx); free(w->acc); free(w->eb);
@@ -353,7 +345,7 @@ static int SFX(block_terms)(SFX(work_t) *w, const plan_t *p, int jj, int k0, int
     }
     for (int l = 0; l < L; l++) {
         const REAL lam = (REAL)p->lam[l], zeta = (REAL)p->zeta[l];
-        const REAL pre = (REAL)pow(2.0, 1.0 - p->zeta[l]), pzl = pre * zeta * lam;
+        const REAL pre = (REAL)p->pre[l], pzl = pre * zeta * lam;
         const int zi = p->zint[l];
         REAL *restrict A = w->A + l * W, *restrict dA = w->dA + l * W;
         if (zi >= 1 && zi <= 4) {  /* common cases without a loop over powers */
@@ -414,8 +406,8 @@ int SFX(trip_forward)(const int64_t *start, const int32_t *sj, const REAL *rij,
         for (int64_t c = 0; c < p.n; c++) {
             if (bad) continue;
             const int F = p.F, W = w.W;
-            double *acc = w.acc;
-            for (int q = 0; q < p.n_pair * F; q++) acc[q] = 0;
+            REAL *acc = w.acc;
+            for (int q = 0; q < p.n_pair * F * VPAD; q++) acc[q] = 0;
             int nb = SFX(load_centre)(&w, &p, start, sj, rij, c, 0);
             for (int jj = 0; jj + 1 < nb; jj++) {
                 int ej = w.spc[jj];
@@ -423,19 +415,24 @@ int SFX(trip_forward)(const int64_t *start, const int32_t *sj, const REAL *rij,
                     int k0 = jj + 1 > w.eb[e] ? jj + 1 : w.eb[e], m = w.eb[e + 1] - k0;
                     if (m <= 0) continue;
                     const int mp = SFX(block_terms)(&w, &p, jj, k0, m, 0);
-                    double *row = acc + (int64_t)p.pair_id[ej * p.n_el + e] * F;
+                    REAL *row = acc + (int64_t)p.pair_id[ej * p.n_el + e] * F * VPAD;
                     for (int f = 0; f < F; f++) {
                         const REAL *restrict A = w.A + p.lz_of[f] * W;
                         const REAL *restrict P = w.P + p.g_of[f] * W;
-                        REAL s = 0;
-#pragma omp simd reduction(+ : s)
-                        for (int t = 0; t < mp; t++) s += A[t] * P[t];
-                        row[f] += s;
+                        REAL *restrict av = row + f * VPAD;
+                        for (int t0 = 0; t0 < mp; t0 += VPAD) {
+#pragma omp simd
+                            for (int t = 0; t < VPAD; t++) av[t] += A[t0 + t] * P[t0 + t];
+                        }
                     }
                 }
             }
             REAL *o = out + c * p.n_pair * F;
-            for (int q = 0; q < p.n_pair * F; q++) o[q] = (REAL)acc[q];
+            for (int q = 0; q < p.n_pair * F; q++) {
+                double s = 0;
+                for (int t = 0; t < VPAD; t++) s += acc[q * VPAD + t];
+                o[q] = (REAL)s;
+            }
         }
         SFX(work_free)(&w);
     }
