@@ -116,6 +116,40 @@ def committee(device, quick: bool) -> list[dict]:
     return rows
 
 
+def profile(device, quick: bool) -> dict:
+    """torch.profiler table of one E + F evaluation (float32 water), and the share of the
+    wall time the device is busy (sum of device kernel time / wall time)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    from nnpot.atomistic.descriptors import default_spec
+    from nnpot.atomistic.model import NNP
+
+    spec = default_spec(["H", "O"], cutoff=6.0, n_radial=8)
+    torch.manual_seed(0)
+    model = NNP(spec, hidden=(25, 25)).to(device=device, dtype=torch.float32)
+    batch, n = _water_batch(5 if quick else 28, torch.float32, device)
+    for _ in range(2):
+        model.compute(batch, forces=True)
+    _sync(device)
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    t = time.perf_counter()
+    with torch_profile(activities=acts) as prof:
+        model.compute(batch, forces=True)
+        _sync(device)
+    wall = time.perf_counter() - t
+    ev = prof.key_averages()
+    busy = sum(getattr(e, "self_device_time_total", 0.0) for e in ev) / 1e6
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    try:
+        table = ev.table(sort_by=key, row_limit=20)
+    except Exception:  # noqa: BLE001 - older/newer profiler key names
+        table = ev.table(sort_by="self_cpu_time_total", row_limit=20)
+    print(table, flush=True)
+    return {"n_atoms": n, "wall_s_profiled": wall, "device_busy_s": busy,
+            "n_events": sum(e.count for e in ev), "table": table}
+
+
 def agreement(device) -> dict:
     """Device float64 vs CPU float64, device float32 vs device float64 (375 atoms)."""
     from nnpot.atomistic.descriptors import default_spec
@@ -258,7 +292,8 @@ def main(out_dir="benchmarks/results", device: str | None = None, quick: bool = 
                 ("scaling", lambda: atomistic_scaling(dev, quick)),
                 ("committee", lambda: committee(dev, quick)),
                 ("torchani", lambda: torchani_peer(dev, quick)),
-                ("nuclear", lambda: nuclear(dev, quick))]
+                ("nuclear", lambda: nuclear(dev, quick)),
+                ("profile", lambda: profile(dev, quick))]
     only = os.environ.get("NNPOT_GPU_SECTIONS")
     for name, fn in sections:
         if only and name not in only.split(","):

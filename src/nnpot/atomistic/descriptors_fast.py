@@ -24,7 +24,8 @@ from nnpot.atomistic.descriptors_moments import Layout, MomentTables, SlotKernel
 from nnpot.atomistic.descriptors_triplets import triplet_features
 
 MAX_FACTORISED_ZETA = 8  # (ζ+1)² moments per slot and channel; triplets beyond
-G5_CENTRES = 4096  # centres per block of the per-centre G5 contraction
+G5_CENTRES = 4096  # centres per block of the per-centre G5 contraction (CPU)
+G5_CENTRES_GPU = 1 << 17  # on a GPU: one block up to 131,072 centres
 
 
 class FastPlan:
@@ -91,8 +92,9 @@ class FastPlan:
             return g2
         parts = []
         if self.fact:  # per block of centres: the moment arrays stay in cache
-            parts.append(torch.cat([self._g5(rij, dsq[c:c + G5_CENTRES], mom[c:c + G5_CENTRES])
-                                    for c in range(0, n, G5_CENTRES)]) if n > G5_CENTRES
+            blk = G5_CENTRES if rij.device.type == "cpu" else G5_CENTRES_GPU
+            parts.append(torch.cat([self._g5(rij, dsq[c:c + blk], mom[c:c + blk])
+                                    for c in range(0, n, blk)]) if n > blk
                          else self._g5(rij, dsq, mom))
         if self.trip:
             params = [spec.angular[k] for k in self.trip]

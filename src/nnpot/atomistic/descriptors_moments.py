@@ -21,7 +21,13 @@ import math
 
 import torch
 
-CHUNK_SLOTS = 1 << 14  # padded slots per chunk (working set stays in L2/L3 cache)
+CHUNK_SLOTS = 1 << 14  # padded slots per chunk on a CPU (working set stays in L2/L3 cache)
+CHUNK_SLOTS_GPU = 1 << 22  # on a GPU: few large chunks (every op of a chunk is a launch)
+
+
+def chunk_slots(device: torch.device) -> int:
+    """Padded slots per chunk for tensors on ``device``."""
+    return CHUNK_SLOTS if device.type == "cpu" else CHUNK_SLOTS_GPU
 
 
 def _multinomial(e) -> float:
@@ -126,7 +132,7 @@ class Layout:
         dev = i.device
         counts = torch.bincount(i, minlength=n)
         kmax = int(counts.max()) if n else 0
-        per = max(1, CHUNK_SLOTS // max(kmax + n_el, 1))
+        per = max(1, chunk_slots(dev) // max(kmax + n_el, 1))
         ends = torch.cumsum(counts, 0).tolist()
         self.chunks = []
         # everything per chunk, so the work stays in cache however long the pair list
