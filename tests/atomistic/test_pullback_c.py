@@ -54,7 +54,10 @@ def systems(dtype=torch.float64):
 
 
 SPECS = {"default": lambda: default_spec(["H", "O"], cutoff=4.0, n_radial=4),
-         "mixed": lambda: MIXED}
+         "mixed": lambda: MIXED,
+         "radial-only": lambda: DescriptorSpec(elements=("H", "O"), cutoff=3.5,
+                                               radial=((0.5, 0.0), (1.3, 1.2))),
+         "zeta-8": lambda: default_spec(["H", "O"], cutoff=3.5, n_radial=2, zetas=(8,))}
 
 
 def rel(a, b):

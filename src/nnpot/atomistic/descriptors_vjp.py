@@ -236,7 +236,7 @@ class Pullback:
                 buf[s0:s1].view(B, Kb, 3, K).copy_(dx.permute(0, 3, 1, 2))
                 grad[c0:c1] -= dx.sum(3)
                 if virial:
-                    vir[c0:c1] += torch.bmm(dx.view(B, 3 * K, Kb),
+                    vir[c0:c1] += torch.bmm(dx.reshape(B, 3 * K, Kb),
                                             x[:, s0:s1].view(3, B, Kb).permute(1, 2, 0))
                 if last:  # pair -> neighbour j (pads -> row n)
                     jslot = torch.full((x.shape[1],), n, dtype=self.j.dtype, device=x.device)
