@@ -144,9 +144,12 @@ class Layout:
             cnt = torch.bincount(ic * n_el + sj, minlength=B * n_el).view(B, n_el)
             K = cnt.max(0).values.tolist()
             # rank of a pair among its centre's neighbours of the same element (i sorted)
-            onehot = torch.nn.functional.one_hot(sj, n_el).to(torch.int32)
-            seen = torch.cumsum(onehot, 0, dtype=torch.int32).gather(1, sj[:, None])
-            rank = seen.squeeze(1).long() - 1 - (torch.cumsum(cnt, 0) - cnt)[ic, sj]
+            # (scans run along the contiguous last dim: a scan over dim 0 of a [P, E] array
+            # is a sequential kernel on a GPU, 400 ms at 66k atoms)
+            onehot = torch.nn.functional.one_hot(sj, n_el).t().contiguous().to(torch.int32)
+            seen = torch.cumsum(onehot, 1, dtype=torch.int32).gather(0, sj[None, :])
+            before = torch.cumsum(cnt.t().contiguous(), 1).t() - cnt
+            rank = seen.squeeze(0).long() - 1 - before[ic, sj]
             Kt = torch.tensor(K, device=dev)
             off = torch.tensor([sum(K[:e]) for e in range(n_el)], device=dev)
             slot = B * off[sj] + ic * Kt[sj] + rank
