@@ -144,10 +144,13 @@ class Layout:
             cnt = torch.bincount(ic * n_el + sj, minlength=B * n_el).view(B, n_el)
             K = cnt.max(0).values.tolist()
             # rank of a pair among its centre's neighbours of the same element (i sorted)
-            # (scans run along the contiguous last dim: a scan over dim 0 of a [P, E] array
-            # is a sequential kernel on a GPU, 400 ms at 66k atoms)
+            # (one flat scan of the [E, P] indicator, minus the rows before: a scan over dim 0
+            # of a [P, E] array is a sequential kernel on a GPU, 400 ms at 66k atoms, and
+            # row-wise scans of [E, P] still 8 ms)
             onehot = torch.nn.functional.one_hot(sj, n_el).t().contiguous().to(torch.int32)
-            seen = torch.cumsum(onehot, 1, dtype=torch.int32).gather(0, sj[None, :])
+            flat = torch.cumsum(onehot.view(-1), 0, dtype=torch.int32).view(n_el, -1)
+            flat = flat - (flat[:, -1:] - onehot.sum(1, keepdim=True, dtype=torch.int32))
+            seen = flat.gather(0, sj[None, :])
             before = torch.cumsum(cnt.t().contiguous(), 1).t() - cnt
             rank = seen.squeeze(0).long() - 1 - before[ic, sj]
             Kt = torch.tensor(K, device=dev)
