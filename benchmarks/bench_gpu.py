@@ -178,7 +178,8 @@ def torchani_peer(device, quick: bool) -> list[dict]:
     import torchani
 
     rows = []
-    cases = [("6A", 6)] if quick else [("6A", 6), ("6A", 10), ("default", 10), ("default", 28)]
+    cases = [("6A", 6)] if quick else [("6A", 6), ("6A", 10), ("6A", 20), ("default", 10),
+                                          ("default", 28)]
     for cut, n_side in cases:
         numbers, pos, cell = water_box(n_side)
         n = len(numbers)
