@@ -71,12 +71,17 @@ def setup(case, dtype):
     return spec, b, rij.detach()
 
 
-def run(spec, b, rij, cot_seed=1, **kw):
+def run(spec, b, rij, cot_seed=1, sparse=False, **kw):
+    """Features and the gradient of Σ cot·features (cot random; with ``sparse`` about half
+    of the (centre, element pair, function) entries are zero, as for n2p2 sets)."""
     r = rij.clone().requires_grad_(True)
     out = triplet_features(spec, list(spec.angular), b.species, b.i, b.j, r,
                            b.species.shape[0])
     gen = torch.Generator().manual_seed(cot_seed)
-    cot = torch.randn(out.shape, generator=gen, dtype=torch.float64).to(rij.dtype)
+    cot = torch.randn(out.shape, generator=gen, dtype=torch.float64)
+    if sparse:
+        cot = cot * (torch.rand(out.shape, generator=gen, dtype=torch.float64) < 0.5)
+    cot = cot.to(rij.dtype)
     (g,) = torch.autograd.grad(out, r, cot, **kw)
     return out.detach(), g
 
@@ -102,13 +107,14 @@ def count_c(monkeypatch):
     return calls
 
 
+@pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_c_equals_torch_float64(case, monkeypatch, count_c):
+def test_c_equals_torch_float64(case, sparse, monkeypatch, count_c):
     spec, b, rij = setup(case, torch.float64)
-    out_c, g_c = run(spec, b, rij)
+    out_c, g_c = run(spec, b, rij, sparse=sparse)
     assert count_c == {"forward": 1, "backward": 1}
     monkeypatch.setenv("NNPOT_NO_CKERNELS", "1")
-    out_t, g_t = run(spec, b, rij)
+    out_t, g_t = run(spec, b, rij, sparse=sparse)
     assert count_c == {"forward": 1, "backward": 1}  # the second run was torch
     assert out_t.abs().max() > 0.1 and g_t.abs().max() > 0.1  # not vacuous
     assert rel(out_c, out_t) < 1e-12

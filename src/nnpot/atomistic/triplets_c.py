@@ -26,7 +26,7 @@ import torch
 from nnpot.atomistic import ckernels
 
 _SUFFIX = {torch.float64: "f64", torch.float32: "f32"}
-MAX_TABLE = 64  # elements / radial groups the C workspace holds (fixed-size tables)
+MAX_TABLE = 64  # elements, (η, r_s) groups, (λ, ζ) pairs: fixed-size tables in C
 _fns: dict[str, object] = {}
 
 
@@ -54,7 +54,7 @@ def _params(meta, ref):
         plan = meta["plan"]
         n_el = meta["pair_id"].shape[0]
         G, L, F = len(plan.groups), len(plan.lz), plan.g_of.shape[0]
-        if kind_code(plan.kind) is None or n_el > MAX_TABLE or G > MAX_TABLE:
+        if kind_code(plan.kind) is None or max(n_el, G, L) > MAX_TABLE:
             meta[key] = None
             return None
         zint = [int(z) if z == int(z) and z >= 1 else -1 for _, z in plan.lz]

@@ -69,28 +69,32 @@ static int max_neighbours(const int64_t *start, int n) {
     return (int)m;
 }
 
+#define MAX_TABLE 64 /* elements, radial groups and (λ, ζ) pairs (checked in triplets_c.py) */
 #define ALIGN_UP(x) (((x) + 15) & ~(int64_t)15)
-#define VPAD 16 /* inner loops run to a multiple of VPAD: no scalar remainders */
 #define PI_D 3.14159265358979323846
 
 /* ---------------------------------------------------------------- double */
 #define REAL double
 #define SFX(name) name##_f64
 #define SQRT sqrt
+#define VPAD 8 /* inner loops run to a multiple of one 512-bit vector: no scalar remainders */
 #include __FILE__
 #undef REAL
 #undef SFX
 #undef SQRT
+#undef VPAD
 
 /* ---------------------------------------------------------------- float */
 #define REAL float
 #define SFX(name) name##_f32
 #define SQRT sqrtf
+#define VPAD 16
 #define REAL_IS_FLOAT 1
 #include __FILE__
 #undef REAL
 #undef SFX
 #undef SQRT
+#undef VPAD
 #undef REAL_IS_FLOAT
 
 #else /* ======================================================= body, once per REAL */
@@ -196,7 +200,7 @@ typedef struct {
 } SFX(work_t);
 
 static int SFX(work_alloc)(SFX(work_t) *w, const plan_t *p, int nbmax) {
-    int W = (int)ALIGN_UP(nbmax + 1) + VPAD, G = p->G, L = p->L;
+    int W = (int)ALIGN_UP(nbmax + 1) + 16, G = p->G, L = p->L;
     int64_t nreal = (int64_t)W * (5 + 3 * G + 3 + 5 + 4 * G + 2 * L + 2);
     REAL *m = (REAL *)aligned_alloc(64, (size_t)ALIGN_UP(nreal) * sizeof(REAL));
     w->spc = (int32_t *)malloc((size_t)W * sizeof(int32_t));
@@ -237,7 +241,7 @@ static int SFX(load_centre)(SFX(work_t) *w, const plan_t *p, const int64_t *star
     for (int e = 0; e <= p->n_el; e++) eb[e] = 0;
     for (int q = 0; q < nb; q++) eb[sj[p0 + q] + 1]++;
     for (int e = 0; e < p->n_el; e++) eb[e + 1] += eb[e];
-    int pos[64];
+    int pos[MAX_TABLE];
     for (int e = 0; e < p->n_el; e++) pos[e] = eb[e];
     for (int q = 0; q < nb; q++) {
         int e = sj[p0 + q], s = pos[e]++;
@@ -274,7 +278,7 @@ static int SFX(load_centre)(SFX(work_t) *w, const plan_t *p, const int64_t *star
  * t < mp = m rounded up to VPAD (returned). Entries t >= m get f_c = b = db = 0 and r_jk = 1,
  * so they add exact zeros everywhere (the arrays are long enough to read them). */
 static int SFX(block_terms)(SFX(work_t) *w, const plan_t *p, int jj, int k0, int m,
-                            int grad) {
+                            int grad, const unsigned char *need) {
     const int W = w->W, G = p->G, L = p->L, mp = (m + VPAD - 1) & ~(VPAD - 1);
     const REAL xj = w->x[jj], yj = w->y[jj], zj = w->z[jj], irj = w->ir[jj];
     const REAL irc = (REAL)(1.0 / p->rc), hpi = (REAL)(0.5 * PI_D);
@@ -313,6 +317,7 @@ static int SFX(block_terms)(SFX(work_t) *w, const plan_t *p, int jj, int k0, int
         }
     }
     for (int g = 0; g < G; g++) {
+        if (need && !need[g]) continue;
         const REAL aj = w->a[g * W + jj];
         const REAL *restrict ak = w->a + g * W + k0;
         REAL *restrict P = w->P + g * W, *restrict b = w->b + g * W;
@@ -344,6 +349,7 @@ static int SFX(block_terms)(SFX(work_t) *w, const plan_t *p, int jj, int k0, int
         }
     }
     for (int l = 0; l < L; l++) {
+        if (need && !need[MAX_TABLE + l]) continue;
         const REAL lam = (REAL)p->lam[l], zeta = (REAL)p->zeta[l];
         const REAL pre = (REAL)p->pre[l], pzl = pre * zeta * lam;
         const int zi = p->zint[l];
@@ -414,7 +420,7 @@ int SFX(trip_forward)(const int64_t *start, const int32_t *sj, const REAL *rij,
                 for (int e = ej; e < p.n_el; e++) {
                     int k0 = jj + 1 > w.eb[e] ? jj + 1 : w.eb[e], m = w.eb[e + 1] - k0;
                     if (m <= 0) continue;
-                    const int mp = SFX(block_terms)(&w, &p, jj, k0, m, 0);
+                    const int mp = SFX(block_terms)(&w, &p, jj, k0, m, 0, NULL);
                     REAL *row = acc + (int64_t)p.pair_id[ej * p.n_el + e] * F * VPAD;
                     for (int f = 0; f < F; f++) {
                         const REAL *restrict A = w.A + p.lz_of[f] * W;
@@ -474,13 +480,18 @@ int SFX(trip_backward)(const int64_t *start, const int32_t *sj, const REAL *rij,
                     int k0 = jj + 1 > w.eb[e] ? jj + 1 : w.eb[e], m = w.eb[e + 1] - k0;
                     if (m <= 0) continue;
                     const REAL *dv = drow + (int64_t)p.pair_id[ej * p.n_el + e] * F;
+                    unsigned char need[2 * MAX_TABLE] = {0}; /* groups, then (λ, ζ) */
                     int used = 0;
-                    for (int f = 0; f < F; f++) used |= dv[f] != 0;
+                    for (int f = 0; f < F; f++) {
+                        if (dv[f] == 0) continue;
+                        used = 1;
+                        need[p.g_of[f]] = need[MAX_TABLE + p.lz_of[f]] = 1;
+                    }
                     if (!used) continue;
-                    const int mp = SFX(block_terms)(&w, &p, jj, k0, m, 1);
+                    const int mp = SFX(block_terms)(&w, &p, jj, k0, m, 1, need);
                     REAL *restrict dcos = w.dcos, *restrict dr3 = w.dr3;
                     for (int t = 0; t < mp; t++) dcos[t] = dr3[t] = 0;
-                    unsigned char gused[64] = {0};
+                    unsigned char gused[MAX_TABLE] = {0};
                     for (int f = 0; f < F; f++) {
                         if (dv[f] == 0) continue;
                         const REAL d = dv[f];
