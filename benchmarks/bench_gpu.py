@@ -280,7 +280,10 @@ def nuclear(device, quick: bool) -> list[dict]:
 
 
 def main(out_dir="benchmarks/results", device: str | None = None, quick: bool = False) -> dict:
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device is None and not torch.cuda.is_available():  # make bench on a CPU machine
+        print("no GPU here: skipped (bench_speed.py is the CPU reference)")
+        return {"name": "gpu", "skipped": "no GPU", "table": []}
+    dev = torch.device(device or "cuda")
     res: dict = {"name": "gpu", "device": dev.type, "quick": quick,
                  "torch": torch.__version__, "cpu_threads": torch.get_num_threads()}
     if dev.type == "cuda":
@@ -309,7 +312,33 @@ def main(out_dir="benchmarks/results", device: str | None = None, quick: bool = 
         res[f"{name}_seconds"] = time.perf_counter() - t
         (out / "bench_gpu.json").write_text(json.dumps(res, indent=2, default=float))
         print(f"== {name} done in {res[f'{name}_seconds']:.1f} s", flush=True)
+    res["table"] = _table(res)
+    (out / "bench_gpu.json").write_text(json.dumps(res, indent=2, default=float))
     return res
+
+
+def _table(res: dict) -> list[dict]:
+    """Rows for benchmarks/run.py: E + F per atom and the same-device TorchANI ratios."""
+    rows = []
+    scaling = res.get("scaling") if isinstance(res.get("scaling"), list) else []
+    ani = res.get("torchani") if isinstance(res.get("torchani"), list) else []
+    for r in scaling:
+        row = {"what": f"nnpot E+F {r['dtype']} on {res['device']}", "n_atoms": r["n_atoms"],
+               "us_per_atom": r["ef_us"], "peak_mb": r["peak_mb"]}
+        peer = [a for a in ani if a.get("cutoffs") == "6A" and a["n_atoms"] == r["n_atoms"]
+                and "ef_us" in a]
+        if peer and r["dtype"] == "float32":
+            row["TorchANI_6A/nnpot"] = peer[0]["ef_us"] / r["ef_us"]
+        rows.append(row)
+    for c in res.get("committee", []) if isinstance(res.get("committee"), list) else []:
+        rows.append({"what": f"committee of 8 / one model, {c['dtype']}",
+                     "n_atoms": c["n_atoms"], "us_per_atom": c["committee8_us"],
+                     "ratio": c["ratio"]})
+    for a in ani:
+        rows.append({"what": f"TorchANI {a['cutoffs']} cutoffs E+F float32",
+                     "n_atoms": a["n_atoms"], "us_per_atom": a.get("ef_us"),
+                     "peak_mb": a.get("peak_mb")})
+    return rows
 
 
 if __name__ == "__main__":
