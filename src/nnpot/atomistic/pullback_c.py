@@ -35,7 +35,7 @@ def library():
             for sfx in _SUFFIX.values():
                 fn = getattr(lib, f"pullback_atoms_{sfx}")
                 fn.restype = ctypes.c_int
-                fn.argtypes = [ctypes.c_void_p, ctypes.c_double] + [ctypes.c_void_p] * 21
+                fn.argtypes = [ctypes.c_void_p, ctypes.c_double] + [ctypes.c_void_p] * 24
         _state["lib"] = lib
     return _state["lib"]
 
@@ -86,54 +86,54 @@ def _static(pb):
             low_idx=kern.const("low_idx_lx", ref).to(torch.int64).contiguous(),
             low_fac=kern.const("low_fac_lx", ref).contiguous(),
             diag=torch.tensor([plan.pairs.index((e, e)) for e in range(E)], **i64),
+            fact=torch.tensor(plan.fact, **i64),
             dims=(plan.consts["deg_ind"].shape[1], t.n_top, t.n_low, t.L, t.top[0],
                   t.low[0]),
         )
     else:
         z = torch.zeros(1, **i64)
         st.update(term_ptr=torch.zeros(E + 1, **i64), term_pair=z, term_oth=z,
-                  term_fac=ref.new_zeros(1), low_idx=z, low_fac=ref.new_zeros(1),
+                  term_fac=ref.new_zeros(1), low_idx=z, low_fac=ref.new_zeros(1), diag=z,
+                  fact=z,
                   dims=(0, 0, 0, 0, 0, 0))
     pb._c_static = st
     return st
 
 
 def _run(pb, cot, virial: bool, per_pair: bool):
-    """(grad [n, 3, K], vir [n, 3, 3, K] or None, v [P, 3, K] or None) of cot [K, n, F]."""
+    """(grad [K, n, 3] or None, vir [K, n, 3, 3] or None, v [P, K, 3] or None) of cot
+    [K, n, F]: gradients and virials, or (``per_pair``) the products per pair."""
     st = _static(pb)
     plan, ref = pb.plan, pb.rij
     n, E, K = pb.n, pb.E, cot.shape[0]
     kern = plan.kernel
     C, R = kern.n_chan, kern.n_rad
     P = ref.shape[0]
-    cT = cot.to(ref.dtype).permute(1, 2, 0).contiguous()  # [n, F, K]
+    cot = cot.to(ref.dtype).contiguous()
     if C:
         D, Mt, nl, L, top0, low0 = st["dims"]
-        pairs = plan.pairs
-        dh = cT[:, pb.nr:].view(n, len(pairs), -1, K)
-        if plan.trip:
-            dh = dh[:, :, plan.fact]
-        dh = dh * plan._c("half", ref)[:, None, None]  # [n, pair, nf, K]
-        dS = torch.matmul(plan._c("W", ref), dh).contiguous()  # [n, pair, C·D, K]
-        dsq = torch.matmul(plan._c("Wd", ref), dh).neg_()[:, st["diag"]].contiguous()
+        W, Wd, half = plan._c("W", ref), plan._c("Wd", ref), plan._c("half", ref)
         qm = pb._qm()  # [n, C, E, D, Mt]
     else:
         D = Mt = nl = L = top0 = low0 = 0
-        dS = dsq = qm = ref.new_zeros(1)
-        pairs = [()]
-    grad = ref.new_zeros((n, 3, K))
-    vir = ref.new_empty((n, 3, 3, K)) if virial else None
-    pout = ref.new_empty((P, 3, K)) if per_pair else None
-    dims = torch.tensor([n, P, K, E, R, C, D, Mt, nl, L, top0, low0, len(pairs),
-                         cT.shape[1], st["cosine"], torch.get_num_threads()],
-                        dtype=torch.int64)
+        W = Wd = half = qm = ref.new_zeros(1)
+    grad = None if per_pair else ref.new_empty((K, n, 3))
+    vir = ref.new_empty((K, n, 3, 3)) if virial and not per_pair else None
+    pout = ref.new_empty((P, K, 3)) if per_pair else None
+    dims = torch.tensor([n, P, K, E, R, C, D, Mt, nl, L, top0, low0, max(len(plan.pairs), 1),
+                         cot.shape[2], st["cosine"], torch.get_num_threads(), len(plan.fact),
+                         len(plan.spec.angular)], dtype=torch.int64)
     fn = getattr(library(), f"pullback_atoms_{_SUFFIX[ref.dtype]}")
     p = ckernels.ptr
+
+    def opt(t):
+        return None if t is None else p(t)
+
     rc = fn(p(dims), float(kern.rc), p(st["rij"]), p(st["ptr"]), p(st["j"]), p(st["sj"]),
-            p(cT), p(dsq), p(dS), p(qm), p(st["term_ptr"]), p(st["term_pair"]),
-            p(st["term_oth"]), p(st["term_fac"]), p(st["low_idx"]), p(st["low_fac"]),
-            p(st["rad_eta"]), p(st["rad_rs"]), p(st["ang_eta"]), p(st["ang_rs"]), p(grad),
-            None if vir is None else p(vir), None if pout is None else p(pout))
+            p(cot), p(W), p(Wd), p(half), p(st["fact"]), p(st["diag"]), p(qm),
+            p(st["term_ptr"]), p(st["term_pair"]), p(st["term_oth"]), p(st["term_fac"]),
+            p(st["low_idx"]), p(st["low_fac"]), p(st["rad_eta"]), p(st["rad_rs"]),
+            p(st["ang_eta"]), p(st["ang_rs"]), opt(grad), opt(vir), opt(pout))
     if rc != 0:
         raise MemoryError("the C pullback kernel could not allocate its buffers")
     return grad, vir, pout
@@ -143,12 +143,10 @@ def atoms(pb, cot: torch.Tensor, virial: bool = True):
     """(∂/∂positions [K, n, 3], per-centre virial [K, n, 3, 3] or None) of the radial and
     factorised columns for cot [K, n, F] (cotangent unit per Å; virial × Å/Å)."""
     grad, vir, _ = _run(pb, cot, virial, per_pair=False)
-    return (grad.permute(2, 0, 1).contiguous(),
-            vir.permute(3, 0, 1, 2).contiguous() if virial else None)
+    return grad, vir
 
 
 def pairs(pb, cot: torch.Tensor) -> torch.Tensor:
     """v [P, K, 3] = Σ_f c_k[i(p), f] ∂G_{i(p), f}/∂r_p of the radial and factorised columns
     for cot [K, n, F] (cotangent unit per Å)."""
-    _, _, pout = _run(pb, cot, False, per_pair=True)
-    return pout.transpose(1, 2).contiguous()
+    return _run(pb, cot, False, per_pair=True)[2]

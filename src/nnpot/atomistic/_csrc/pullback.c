@@ -118,16 +118,18 @@ static int n_threads(long want) {
 
 typedef struct {
     /* dims */
-    long n, K, E, R, C, D, Mt, nl, L, top0, low0, npair, F, cosine;
+    long n, K, E, R, C, D, Mt, nl, L, top0, low0, npair, F, cosine, nf, n_ang;
     REAL rc;
     /* inputs */
     const REAL *rij;               /* [P, 3] */
     const int64_t *ptr;            /* [n + 1] pair offsets of each centre */
     const int64_t *jn;             /* [P] neighbour atom */
     const int64_t *sj;             /* [P] neighbour element */
-    const REAL *cot;               /* [n, F, K]: radial columns e*R + r */
-    const REAL *dsq;               /* [n, E, C, K] */
-    const REAL *dS;                /* [n, npair, C, D, K] */
+    const REAL *cot;               /* [K, n, F] */
+    const REAL *W, *Wd;            /* [C * D, nf], [C, nf]: G5 columns from S_d and dsq */
+    const REAL *half;              /* [npair] */
+    const int64_t *fact;           /* [nf] factorised angular columns */
+    const int64_t *diag;           /* [E] the pair (e, e) */
     const REAL *qm;                /* [n, C, E, D, Mt] */
     const int64_t *term_ptr;       /* [E + 1] */
     const int64_t *term_pair;      /* [T] */
@@ -139,16 +141,52 @@ typedef struct {
     const REAL *ang_eta, *ang_rs;  /* [C] */
 } FN(Args);
 
-/* Coefficients of centre i for every element: cf [E][NB][K], pl [E][C*nl][3][K]. */
+/* Coefficients of centre i for every element: cf [E][NB][K], pl [E][C*nl][3][K];
+ * cs: scratch of F*K + npair*C*D*K. */
 static inline __attribute__((always_inline)) void FN(coefficients)(
-    const FN(Args) *a, long i, const long K, REAL *cf, REAL *pl) {
-    const long E = a->E, R = a->R, C = a->C, D = a->D, Mt = a->Mt, nl = a->nl;
-    const long NB = R + C + C * Mt;
+    const FN(Args) *a, long i, const long K, REAL *restrict cf, REAL *restrict pl,
+    REAL *restrict cs) {
+    const long E = a->E, R = a->R, C = a->C, D = a->D, Mt = a->Mt, nl = a->nl, F = a->F;
+    const long NB = R + C + C * Mt, nf = a->nf, np = a->npair;
+    REAL *ct = cs, *dS = ct + F * K;
+    for (long k = 0; k < K; ++k) {  /* ct[f][k] = cot[k][i][f] */
+        const REAL *src = a->cot + (k * a->n + i) * F;
+        for (long f = 0; f < F; ++f) ct[f * K + k] = src[f];
+    }
+    /* dS[p][c, d][k] = half_p sum_f W[c, d][f] cot[k][i][G5 column (p, f)] */
+    for (long p = 0; p < np && C; ++p) {
+        const REAL h = a->half[p];
+        const REAL *cp = ct + (E * R + p * a->n_ang) * K;
+        for (long cd = 0; cd < C * D; ++cd) {
+            REAL *o = dS + (p * C * D + cd) * K;
+            for (long k = 0; k < K; ++k) o[k] = 0;
+            for (long f = 0; f < nf; ++f) {
+                const REAL wf = h * a->W[cd * nf + f];
+                const REAL *src = cp + a->fact[f] * K;
+#pragma omp simd
+                for (long k = 0; k < K; ++k) o[k] += wf * src[k];
+            }
+        }
+    }
     for (long e = 0; e < E; ++e) {
         REAL *c0 = cf + e * NB * K;
-        memcpy(c0, a->cot + (i * a->F + e * R) * K, (size_t)(R * K) * sizeof(REAL));
+        memcpy(c0, ct + e * R * K, (size_t)(R * K) * sizeof(REAL));
         if (!C) continue;
-        memcpy(c0 + R * K, a->dsq + (i * E + e) * C * K, (size_t)(C * K) * sizeof(REAL));
+        {  /* d_dsq[c][k] = -half sum_f Wd[c][f] cot[k][i][G5 column ((e, e), f)] */
+            const long p = a->diag[e];
+            const REAL h = a->half[p];
+            const REAL *cp = ct + (E * R + p * a->n_ang) * K;
+            for (long c = 0; c < C; ++c) {
+                REAL *o = c0 + (R + c) * K;
+                for (long k = 0; k < K; ++k) o[k] = 0;
+                for (long f = 0; f < nf; ++f) {
+                    const REAL wf = -h * a->Wd[c * nf + f];
+                    const REAL *src = cp + a->fact[f] * K;
+#pragma omp simd
+                    for (long k = 0; k < K; ++k) o[k] += wf * src[k];
+                }
+            }
+        }
         for (long c = 0; c < C; ++c) {
             REAL *dm = c0 + (R + C + c * Mt) * K;
             for (long q = 0; q < Mt * K; ++q) dm[q] = 0;
@@ -157,11 +195,11 @@ static inline __attribute__((always_inline)) void FN(coefficients)(
                 const REAL f = a->term_fac[t];
                 for (long d = 0; d < D; ++d) {
                     const REAL *q = a->qm + (((i * C + c) * E + o) * D + d) * Mt;
-                    const REAL *s = a->dS + (((i * a->npair + p) * C + c) * D + d) * K;
+                    const REAL *sd = dS + ((p * C + c) * D + d) * K;
                     for (long m = 0; m < Mt; ++m) {
                         const REAL fq = f * q[m];
 #pragma omp simd
-                        for (long k = 0; k < K; ++k) dm[m * K + k] += fq * s[k];
+                        for (long k = 0; k < K; ++k) dm[m * K + k] += fq * sd[k];
                     }
                 }
             }
@@ -330,11 +368,11 @@ static inline __attribute__((always_inline)) void FN(contract)(
 }
 
 /* All pairs of centre i, in blocks of BW pairs of one neighbour element. gbuf: [n, 3, K]
- * gradient buffer (centre and neighbours), or NULL with pout [P, 3, K] (v per pair; the
- * centre's -sum v goes to gcen [3, K]). vout: [n, 3, 3, K] or NULL. */
+ * gradient buffer (centre and neighbours), or NULL with pout [P, K, 3] (v per pair, no
+ * gradient). vout: [K, n, 3, 3] or NULL. */
 static inline __attribute__((always_inline)) void FN(centre)(
     const FN(Args) *a, long i, const long K, REAL *restrict cf, REAL *restrict pl,
-    REAL *restrict w, int64_t *restrict idx, REAL *gbuf, REAL *gcen, REAL *pout,
+    REAL *restrict cs, REAL *restrict w, int64_t *restrict idx, REAL *gbuf, REAL *pout,
     REAL *vout) {
     const long E = a->E, R = a->R, C = a->C, Mt = a->Mt, nl = a->nl;
     const long NB = R + C + C * Mt;
@@ -346,10 +384,11 @@ static inline __attribute__((always_inline)) void FN(centre)(
     const long p0 = a->ptr[i], p1 = a->ptr[i + 1];
     if (p1 == p0) {
         if (vout)
-            for (long q = 0; q < 9 * K; ++q) vout[i * 9 * K + q] = 0;
+            for (long k = 0; k < K; ++k)
+                for (long q = 0; q < 9; ++q) vout[(k * a->n + i) * 9 + q] = 0;
         return;
     }
-    FN(coefficients)(a, i, K, cf, pl);
+    FN(coefficients)(a, i, K, cf, pl, cs);
     for (long e = 0; e < E; ++e) {
         long m = 0;  /* this element's pairs inside the cutoff */
         for (long p = p0; p < p1; ++p) {
@@ -358,7 +397,7 @@ static inline __attribute__((always_inline)) void FN(centre)(
             if (sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]) < a->rc)
                 idx[m++] = p;  /* beyond: f_c = f_c' = 0, nothing (like the torch pads) */
             else if (pout)
-                for (long q = 0; q < 3 * K; ++q) pout[p * 3 * K + q] = 0;
+                for (long q = 0; q < 3 * K; ++q) pout[p * 3 * K + q] = 0;  /* any order */
         }
         const REAL *ce = cf + e * NB * K, *pe = pl + e * C * nl * 3 * K;
         for (long b0 = 0; b0 < m; b0 += BW) {
@@ -405,65 +444,73 @@ static inline __attribute__((always_inline)) void FN(centre)(
             }
             for (long q = 0; q < nb; ++q) {
                 const long p = idx[b0 + q];
-                REAL *dst = pout ? pout + p * 3 * K : gbuf + a->jn[p] * 3 * K;
-                if (pout)
-                    for (long xk = 0; xk < 3 * K; ++xk) dst[xk] = du[xk * BW + q];
-                else
+                if (pout) {
+                    for (long k = 0; k < K; ++k)
+                        for (long x = 0; x < 3; ++x)
+                            pout[(p * K + k) * 3 + x] = du[(x * K + k) * BW + q];
+                } else {
+                    REAL *dst = gbuf + a->jn[p] * 3 * K;
                     for (long xk = 0; xk < 3 * K; ++xk) dst[xk] += du[xk * BW + q];
+                }
             }
         }
     }
-    REAL *gc = pout ? gcen : gbuf + i * 3 * K;
-    for (long xk = 0; xk < 3 * K; ++xk) {
-        REAL sum = 0;
-        for (long q = 0; q < BW; ++q) sum += gl[xk * BW + q];
-        gc[xk] -= sum;
-    }
-    if (vout)
-        for (long q = 0; q < 9 * K; ++q) {
+    if (!pout)
+        for (long xk = 0; xk < 3 * K; ++xk) {
             REAL sum = 0;
-            for (long l = 0; l < BW; ++l) sum += vl[q * BW + l];
-            vout[i * 9 * K + q] = sum;
+            for (long q = 0; q < BW; ++q) sum += gl[xk * BW + q];
+            gbuf[i * 3 * K + xk] -= sum;
         }
+    if (vout)  /* vl[(a, x, k)][lane] -> W[k][i][a][x] = sum r_a v_x */
+        for (long aa = 0; aa < 3; ++aa)
+            for (long x = 0; x < 3; ++x)
+                for (long k = 0; k < K; ++k) {
+                    REAL sum = 0;
+                    const REAL *src = vl + ((aa * 3 + x) * K + k) * BW;
+                    for (long l = 0; l < BW; ++l) sum += src[l];
+                    vout[((k * a->n + i) * 3 + aa) * 3 + x] = sum;
+                }
 }
 
-static void FN(run_centre)(const FN(Args) *a, long i, REAL *cf, REAL *pl, REAL *w,
-                           int64_t *idx, REAL *gbuf, REAL *gcen, REAL *pout, REAL *vout) {
+static void FN(run_centre)(const FN(Args) *a, long i, REAL *cf, REAL *pl, REAL *cs, REAL *w,
+                           int64_t *idx, REAL *gbuf, REAL *pout, REAL *vout) {
     switch (a->K) {  /* constant K: accumulators in registers, loops unrolled */
-    case 1: FN(centre)(a, i, 1, cf, pl, w, idx, gbuf, gcen, pout, vout); break;
-    case 2: FN(centre)(a, i, 2, cf, pl, w, idx, gbuf, gcen, pout, vout); break;
-    case 4: FN(centre)(a, i, 4, cf, pl, w, idx, gbuf, gcen, pout, vout); break;
-    case 8: FN(centre)(a, i, 8, cf, pl, w, idx, gbuf, gcen, pout, vout); break;
-    default: FN(centre)(a, i, a->K, cf, pl, w, idx, gbuf, gcen, pout, vout);
+    case 1: FN(centre)(a, i, 1, cf, pl, cs, w, idx, gbuf, pout, vout); break;
+    case 2: FN(centre)(a, i, 2, cf, pl, cs, w, idx, gbuf, pout, vout); break;
+    case 4: FN(centre)(a, i, 4, cf, pl, cs, w, idx, gbuf, pout, vout); break;
+    case 8: FN(centre)(a, i, 8, cf, pl, cs, w, idx, gbuf, pout, vout); break;
+    default: FN(centre)(a, i, a->K, cf, pl, cs, w, idx, gbuf, pout, vout);
     }
 }
 
-/* dims: n, P, K, E, R, C, D, Mt, nl, L, top0, low0, npair, F, cosine, threads.
- * grad [n, 3, K] (zeroed by the caller); vir [n, 3, 3, K] or NULL; pout [P, 3, K] or NULL
- * (then neighbours' gradients are left to the caller; grad still gets the centre part).
- * Returns 0, or -1 when memory ran out (outputs undefined). */
+/* dims: n, P, K, E, R, C, D, Mt, nl, L, top0, low0, npair, F, cosine, threads, nf, n_ang.
+ * cot [K, n, F]; grad [K, n, 3] (or NULL with pout); vir [K, n, 3, 3] or NULL; pout
+ * [P, K, 3] or NULL (products per pair instead of gradients). Returns 0, or -1 when memory
+ * ran out (outputs undefined). */
 int FN(pullback_atoms)(const int64_t *dims, double rc_, const REAL *rij, const int64_t *ptr,
-                       const int64_t *jn, const int64_t *sj, const REAL *cot, const REAL *dsq,
-                       const REAL *dS, const REAL *qm, const int64_t *term_ptr,
+                       const int64_t *jn, const int64_t *sj, const REAL *cot, const REAL *W,
+                       const REAL *Wd, const REAL *half, const int64_t *fact,
+                       const int64_t *diag, const REAL *qm, const int64_t *term_ptr,
                        const int64_t *term_pair, const int64_t *term_oth,
                        const REAL *term_fac, const int64_t *low_idx, const REAL *low_fac,
                        const REAL *rad_eta, const REAL *rad_rs, const REAL *ang_eta,
                        const REAL *ang_rs, REAL *grad, REAL *vir, REAL *pout) {
     FN(Args) a = {dims[0], dims[2], dims[3], dims[4], dims[5], dims[6], dims[7], dims[8],
-                  dims[9], dims[10], dims[11], dims[12], dims[13], dims[14], (REAL)rc_,
-                  rij, ptr, jn, sj, cot, dsq, dS, qm, term_ptr, term_pair, term_oth,
-                  term_fac, low_idx, low_fac, rad_eta, rad_rs, ang_eta, ang_rs};
+                  dims[9], dims[10], dims[11], dims[12], dims[13], dims[14], dims[16],
+                  dims[17], (REAL)rc_, rij, ptr, jn, sj, cot, W, Wd, half, fact, diag, qm,
+                  term_ptr, term_pair, term_oth, term_fac, low_idx, low_fac, rad_eta, rad_rs,
+                  ang_eta, ang_rs};
     const long n = a.n, K = a.K;
     const int nt = n_threads(dims[15]);
     const long NB = a.R + a.C + a.C * a.Mt;
     const long n_all = (a.L + 1) * (a.L + 2) * (a.L + 3) / 6;
-    const long scratch = a.E * NB * K + a.E * a.C * a.nl * 3 * K
+    const long n_cs = a.F * K + a.npair * a.C * a.D * K;
+    const long scratch = a.E * NB * K + a.E * a.C * a.nl * 3 * K + n_cs
                          + (10 + NB + a.C * a.nl + (n_all > 4 ? n_all : 4) + 2 * a.C + 16 * K) * BW;
     long maxdeg = 1;
     for (long i = 0; i < n; ++i)
         maxdeg = ptr[i + 1] - ptr[i] > maxdeg ? ptr[i + 1] - ptr[i] : maxdeg;
-    const int shared = nt == 1 || pout != NULL;  /* grad written by centres only */
-    /* per-thread scratch and (several threads) private gradient buffers, allocated here
+    /* per-thread scratch and gradient buffers [n, 3, K] (none with pout), allocated here
      * so that a failure leaves the parallel region out altogether */
     REAL **bufs = calloc((size_t)nt, sizeof(REAL *));
     REAL **scr = calloc((size_t)nt, sizeof(REAL *));
@@ -472,8 +519,8 @@ int FN(pullback_atoms)(const int64_t *dims, double rc_, const REAL *rij, const i
     for (int t = 0; t < nt && !fail; ++t) {
         scr[t] = malloc((size_t)scratch * sizeof(REAL));
         ids[t] = malloc((size_t)maxdeg * sizeof(int64_t));
-        bufs[t] = shared ? grad : calloc((size_t)(n * 3 * K), sizeof(REAL));
-        fail = !scr[t] || !ids[t] || !bufs[t];
+        if (!pout) bufs[t] = calloc((size_t)(n * 3 * K) + 1, sizeof(REAL));
+        fail = !scr[t] || !ids[t] || (!pout && !bufs[t]);
     }
     if (!fail) {
 #pragma omp parallel num_threads(nt)
@@ -483,24 +530,25 @@ int FN(pullback_atoms)(const int64_t *dims, double rc_, const REAL *rij, const i
 #else
             const int tid = 0;
 #endif
-            REAL *gb = bufs[tid];
-            REAL *cf = scr[tid], *pl = cf + a.E * NB * K, *w = pl + a.E * a.C * a.nl * 3 * K;
+            REAL *cf = scr[tid], *pl = cf + a.E * NB * K, *cs = pl + a.E * a.C * a.nl * 3 * K;
+            REAL *w = cs + n_cs;
 #pragma omp for schedule(dynamic, 16)
             for (long i = 0; i < n; ++i)
-                FN(run_centre)(&a, i, cf, pl, w, ids[tid], gb, pout ? grad + i * 3 * K : NULL,
-                               pout, vir);
-            if (!shared) {
+                FN(run_centre)(&a, i, cf, pl, cs, w, ids[tid], bufs[tid], pout, vir);
+            if (!pout) {  /* grad[k][atom][x] = sum over threads */
 #pragma omp for schedule(static)
-                for (long q = 0; q < n * 3 * K; ++q) {
-                    REAL acc = 0;
-                    for (int t = 0; t < nt; ++t) acc += bufs[t][q];
-                    grad[q] = acc;
-                }
+                for (long at = 0; at < n; ++at)
+                    for (long x = 0; x < 3; ++x)
+                        for (long k = 0; k < K; ++k) {
+                            REAL acc = 0;
+                            for (int t = 0; t < nt; ++t) acc += bufs[t][(at * 3 + x) * K + k];
+                            grad[(k * n + at) * 3 + x] = acc;
+                        }
             }
         }
     }
     for (int t = 0; bufs && scr && ids && t < nt; ++t) {
-        if (!shared) free(bufs[t]);
+        free(bufs[t]);
         free(scr[t]);
         free(ids[t]);
     }
