@@ -1,18 +1,20 @@
 """C kernel for the K vector-Jacobian products of :class:`~descriptors_vjp.Pullback`.
 
-Same math as :mod:`nnpot.atomistic.descriptors_vjp` (see its docstring): torch computes the
-small K-wide per-centre pieces that are linear in the cotangents (dS = W·(h ∘ c),
-d_dsq = −Wd·(h ∘ c), both (n, pair, ·, K)); the compiled kernel ``_csrc/pullback.c`` then
-does, per centre and in one pass over its pairs, the adjoint of the moment contraction
-(d_mom = Σ_t f_t Q_d m_o · dS), the slot basis (r, r̂, g, g', monomials of r̂ — computed
-once per pair, not per cotangent), the K dot products, the tangential projection and the
-accumulation into position gradients (∂/∂r_j += v, ∂/∂r_i −= v) and per-centre virials
-W[a, b] = Σ_p r_p,a v_p,b. Results are in cotangent units per Å.
+Same math as :mod:`nnpot.atomistic.descriptors_vjp` (see its docstring). The compiled kernel
+``_csrc/pullback.c`` takes the cotangents c [K, n, F] as they are and does everything per
+centre (OpenMP over centres): the adjoint of the G5 contraction (dS_d = h W_d·c,
+d_dsq = −h Wd·c, d_mom = Σ_t f_t Q_d m_o · dS_d, the ∂r̂^m polynomial coefficients), then,
+for the centre's pairs grouped by neighbour element in blocks of one SIMD vector, the slot
+basis (r, r̂, f_c, g, g', monomials of r̂: once per pair, not per cotangent), the K dot
+products, the tangential projection and the accumulation into position gradients
+(∂/∂r_j += v, ∂/∂r_i −= v; private buffers per thread) and per-centre virials
+W[a, b] = Σ_p r_p,a v_p,b. Only the cotangent-independent Q_d m (cached by the Pullback)
+comes from torch. Results are in cotangent units per Å (virial: cotangent units).
 
 Used on CPU for float32/float64 when :func:`nnpot.atomistic.ckernels.load` builds the
 kernel; otherwise (GPU, other dtypes, no compiler, ``NNPOT_NO_CKERNELS=1``) the torch path
-of :mod:`descriptors_vjp` runs. Triplet-route columns are not handled here (the caller adds
-them). Nothing here is differentiable.
+of :mod:`descriptors_vjp` runs (it stays the reference). Triplet-route columns are not
+handled here (the caller adds them). Nothing here is differentiable.
 """
 
 from __future__ import annotations

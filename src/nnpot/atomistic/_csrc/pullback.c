@@ -1,18 +1,20 @@
 /* K vector-Jacobian products of the factorised symmetry functions, fused per centre.
  *
  * The C side of nnpot.atomistic.pullback_c (see descriptors_vjp for the math). For every
- * centre i (parallel over centres, OpenMP), the per-centre coefficients of each neighbour
- * element e are assembled once:
- *     rows of phi:  d_rad[r] (the cotangent's radial columns) | d_dsq[c] | d_mom[c, m]
- *     d_mom[c, m, k] = sum_t f_t sum_d Qm[i, c, o_t, d, m] dS[i, p_t, c, d, k]
+ * centre i (parallel over centres, OpenMP), the coefficients of each neighbour element e
+ * are assembled once from the cotangents c [K, n, F]:
+ *     rows of phi:  d_rad[r] (radial columns) | d_dsq[c] | d_mom[c, m]
+ *     dS[p, c, d] = h_p sum_f W[c, d][f] c[i, G5 column (p, f)],  d_dsq = -h Wd . c
+ *     d_mom[c, m, k] = sum_t f_t sum_d Qm[i, c, o_t, d, m] dS[p_t, c, d, k]
  *     poly[c, l, x, k] = low_fac[l, x] d_mom[c, low_idx[l, x], k]      (rows of psi)
- * then every pair p of the centre (r = |r_p| < r_c, rhat = r_p / r) gets its slot basis
+ * then the pairs of e inside the cutoff (r = |r_p|, rhat = r_p / r), BW at a time (one
+ * SIMD vector), get their slot basis once
  *     phi = [g_r'; 2 g_c g_c'; g_c' rhat^m],  psi = [g_c rhat^l / r]
- * once, and for all K cotangents
+ * and for all K cotangents (small register-blocked GEMMs over the block)
  *     v_k = rhat (coef_k . phi - rhat . du_k) + du_k,   du_k[x] = poly_k[., x] . psi
- * which is accumulated into the position gradient (-v at the centre, +v at the neighbour,
- * per-thread buffers or per-pair output) and the centre's virial W[a][b] += r_a v_b.
- * Layouts are K-last so the inner loops run over the K cotangents (vectorised).
+ * which goes to the position gradient (-v at the centre, +v at the neighbour; private
+ * buffers per thread, summed at the end) and the centre's virial W[a][b] += r_a v_b, or
+ * (pout) is written per pair.
  *
  * The file includes itself twice: once for double (suffix _f64), once for float (_f32).
  */
