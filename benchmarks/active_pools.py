@@ -3,8 +3,9 @@
 Copper (ASE EMT): a balanced pool of short Langevin runs per condition
 (:func:`copper_pool`) and a skewed MD-campaign pool (:func:`copper_pool_skewed`); the
 test set is the shipped cu_emt data. Water (GFN2-xTB): short trajectories of small
-clusters (:func:`water_pool`). :func:`pool_and_test` samples and labels a pool with the
-oracle (in a worker process of the benchmark). Units: Å, eV, K, s.
+clusters (:func:`water_pool`) and a skewed campaign pool (:func:`water_pool_skewed`).
+:func:`pool_and_test` samples and labels a pool with the oracle (in a worker process of
+the benchmark). Units: Å, eV, K, s.
 """
 
 from __future__ import annotations
@@ -135,6 +136,40 @@ def water_pool(seed: int = 12, trajectories: int = 32, frames: int = 12,
     return pool
 
 
+def water_pool_skewed(seed: int = 14, main: int = 320, burst: int = 8, stride: int = 10):
+    """An MD campaign's pool of water clusters: one long run and short bursts of the rest.
+
+    ``main`` frames (80 %) of one trajectory of a 6-molecule cluster at 300 K, ``stride`` fs
+    apart (10 fs: 3.2 ps, strongly correlated neighbours; an O-H stretch period is ~9 fs,
+    a libration ~50-100 fs); ``burst`` consecutive frames, also 10 fs apart, of each of 10
+    other conditions: 2, 4, 8, 10 and 12 molecules at 250 and at 450 K (20 %, 2 % each).
+    Sampled with the flexible force field of :mod:`nnpot.data.water_xtb` (1 fs steps, 0.5 ps
+    equilibration), unlabelled; frames whose O-O graph falls apart are dropped.
+    """
+    from ase import Atoms
+
+    from nnpot.data.water_xtb.make import (
+        connected,
+        random_box,
+        run_sampler,
+        xtb_monomer_parameters,
+    )
+
+    intra = xtb_monomer_parameters()
+    rng = np.random.default_rng(seed)
+    runs = [(6, 300.0, main)] + [(n, t, burst) for n in (2, 4, 8, 10, 12)
+                                 for t in (250.0, 450.0)]
+    pool = []
+    for n, temp, frames in runs:
+        box = random_box(n, 1.0, intra, rng)
+        cluster = Atoms(box.numbers, positions=box.positions, pbc=False)
+        for a in run_sampler(cluster, temp, intra, np.inf, rng, 500, frames, stride):
+            if connected(a):
+                a.info.update(config_type=f"cluster_{n}", temperature=temp)
+                pool.append(a)
+    return pool
+
+
 def water_test(quick: bool):
     """The shipped set's clusters and monomers, else independent clusters labelled here."""
     import ase.io
@@ -192,9 +227,11 @@ def pool_and_test(system: str, quick: bool, pool_setting: str = "balanced") -> d
         oracle = EMTOracle()
         test, source = copper_test(quick), "shipped cu_emt (bulk_md, vacancy, surfaces)"
     else:
-        if pool_setting != "balanced":
-            raise ValueError(f"no {pool_setting} pool for {system}")
-        raw, oracle = water_pool(trajectories=16 if quick else 32), XTBOracle()
+        if pool_setting == "skewed":
+            raw = water_pool_skewed(main=160 if quick else 320, burst=4 if quick else 8)
+        else:
+            raw = water_pool(trajectories=16 if quick else 32)
+        oracle = XTBOracle()
         test, source = water_test(quick)
     t1 = time.perf_counter()
     pool, times = label_pool(oracle, raw)

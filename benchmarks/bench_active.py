@@ -31,10 +31,12 @@ Pool settings (the test set is the same for both):
 
 - ``balanced`` — every (system, temperature) trajectory contributes the same number of
   frames: the best case for random sampling, since the pool then looks like the test set.
-- ``skewed`` (copper only) — what an MD campaign produces: 80 % of the frames from one
-  long 300 K bulk run (the condition of interest, cheap to simulate, frames 10 fs apart
-  and therefore correlated), the rest in short bursts of 8 consecutive frames from each
-  hotter / defect / surface condition (:func:`active_pools.copper_pool_skewed`).
+- ``skewed`` — what an MD campaign produces: 80 % of the frames from one long run (copper:
+  300 K bulk; water: a 6-molecule cluster at 300 K), the condition of interest, cheap to
+  simulate, frames 10 fs apart and therefore correlated; the rest in short bursts of 8
+  consecutive frames from each other condition (copper: hotter / defect / surface,
+  :func:`active_pools.copper_pool_skewed`; water: 2–12 molecules at 250 and 450 K,
+  :func:`active_pools.water_pool_skewed`).
 
 Systems:
 
@@ -55,7 +57,7 @@ Results and their discussion: ``benchmarks/README_active.md``.
 
 Run: ``python benchmarks/bench_active.py [--quick]`` (or through ``benchmarks/run.py``).
 Writes ``active.json``, ``active_<setting>.json`` and ``active_<setting>.png`` to the output
-folder (setting ``copper_emt``, ``water_xtb``: balanced pools; ``copper_emt_skewed``);
+folder (setting ``copper_emt``, ``water_xtb``: balanced pools; ``*_skewed``);
 ``--reuse`` keeps curves of an earlier run on the same pool and runs only missing ones.
 Units: force RMSE in meV/Å, energy RMSE in meV/atom, times in s.
 """
@@ -100,7 +102,7 @@ FULL = {"seeds": (0, 1, 2), "iterations": 7, "systems": ("copper_emt", "water_xt
 QUICK = {"seeds": (0, 1), "iterations": 4, "systems": ("copper_emt", "water_xtb"),
          "pools": POOLS, "methods": METHODS}
 WORKERS = 2
-SKEWED = {"copper_emt"}  # systems with a skewed (MD-campaign) pool
+SKEWED = {"copper_emt", "water_xtb"}  # systems with a skewed (MD-campaign) pool
 
 
 def setting_name(system: str, pool: str) -> str:
