@@ -352,21 +352,22 @@ static inline __attribute__((always_inline)) void FN(block_basis)(
     }
 }
 
-/* acc[k][q] = sum_b coef[b * cs + k * ks] rows[b][q] for k < K, b < nrow (lanes q < BW). */
+/* out[k][q] = sum_b coef[b * cs + k] rows[b][q] for k < K, b < nrow (lanes q < BW); the
+ * sums live in a local array (registers for constant K), stored once. */
 static inline __attribute__((always_inline)) void FN(contract)(
-    const REAL *restrict coef, long cs, long ks, const REAL *restrict rows, long nrow,
-    const long K, REAL *restrict acc) {
-    for (long k = 0; k < K; ++k)
-#pragma omp simd
-        for (long q = 0; q < BW; ++q) acc[k * BW + q] = 0;
+    const REAL *restrict coef, long cs, const REAL *restrict rows, long nrow, const long K,
+    REAL *restrict out) {
+    REAL acc[K * BW];
+    for (long q = 0; q < K * BW; ++q) acc[q] = 0;
     for (long b = 0; b < nrow; ++b) {
         const REAL *rb = rows + b * BW;
         for (long k = 0; k < K; ++k) {
-            const REAL c = coef[b * cs + k * ks];
+            const REAL c = coef[b * cs + k];
 #pragma omp simd
             for (long q = 0; q < BW; ++q) acc[k * BW + q] += c * rb[q];
         }
     }
+    for (long q = 0; q < K * BW; ++q) out[q] = acc[q];
 }
 
 /* All pairs of centre i, in blocks of BW pairs of one neighbour element. gbuf: [n, 3, K]
@@ -405,11 +406,11 @@ static inline __attribute__((always_inline)) void FN(centre)(
         for (long b0 = 0; b0 < m; b0 += BW) {
             const long nb = m - b0 < BW ? m - b0 : BW;
             FN(block_basis)(a, idx + b0, nb, w, phi, psi, Y, gd);
-            FN(contract)(ce, K, 1, phi, NB, K, dr);  /* dr[k][q] = coef_k . phi */
+            FN(contract)(ce, K, phi, NB, K, dr);  /* dr[k][q] = coef_k . phi */
             REAL *u0 = w + 3 * BW, *u1 = w + 4 * BW, *u2 = w + 5 * BW;
             if (C) {  /* du[x][k][q] = poly_k[., x] . psi */
                 for (long x = 0; x < 3; ++x)
-                    FN(contract)(pe + x * K, 3 * K, 1, psi, C * nl, K, du + x * K * BW);
+                    FN(contract)(pe + x * K, 3 * K, psi, C * nl, K, du + x * K * BW);
                 for (long k = 0; k < K; ++k) {
                     REAL *d0 = du + k * BW, *d1 = du + (K + k) * BW, *d2 = du + (2 * K + k) * BW;
                     REAL *dk = dr + k * BW;
