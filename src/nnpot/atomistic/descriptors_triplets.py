@@ -262,3 +262,21 @@ def triplet_features(spec, params, species, i, j, rij, n):
     }
     out = TripletSums.apply(rij, meta)
     return out.reshape(n, n_pair, len(params))
+
+
+def triplet_vjp(out, rij, cot):
+    """Σ_f cot[k]·∂out/∂rij for K cotangents at once: ``out`` [n, n_pair, F] from
+    :func:`triplet_features` (called with ``rij`` [P, 3], Å), cot [K, n, n_pair, F] ->
+    [K, P, 3] (cotangent unit per Å). The C kernel contracts every cotangent with triplet
+    terms computed once; otherwise (GPU, no compiler) batched autograd. Not differentiable.
+    """
+    node = out.grad_fn
+    while node is not None and not isinstance(getattr(node, "meta", None), dict):
+        node = node.next_functions[0][0] if node.next_functions else None
+    if node is not None and node.saved_tensors[0] is rij:
+        with torch.no_grad():
+            g = triplets_c.backward(rij, node.meta, cot.reshape(cot.shape[0], -1, out.shape[2]))
+        if g is not None:
+            return g
+    (g,) = torch.autograd.grad(out, rij, cot, retain_graph=True, is_grads_batched=True)
+    return g

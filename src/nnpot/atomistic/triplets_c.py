@@ -47,19 +47,20 @@ def _function(name: str, dtype):
     return _fns[key]
 
 
-def _params(meta, ref):
-    """(int32 table, float64 table) describing the plan for the C side (cached in meta)."""
+def _params(meta, k: int = 1):
+    """(int32 table, float64 table) describing the plan for the C side (cached in meta),
+    for k cotangents."""
     key = "c_params"
     if key not in meta:
         plan = meta["plan"]
         n_el = meta["pair_id"].shape[0]
         G, L, F = len(plan.groups), len(plan.lz), plan.g_of.shape[0]
-        if kind_code(plan.kind) is None or max(n_el, G, L) > MAX_TABLE:
+        if _kind_code(plan.kind) is None or max(n_el, G, L) > MAX_TABLE:
             meta[key] = None
             return None
         zint = [int(z) if z == int(z) and z >= 1 else -1 for _, z in plan.lz]
-        header = [meta["n"], n_el, meta["n_pair"], G, L, F, kind_code(plan.kind),
-                  int(plan.all_g4), 1]
+        header = [meta["n"], n_el, meta["n_pair"], G, L, F, _kind_code(plan.kind),
+                  int(plan.all_g4), 1, 1]  # ..., threads, cotangents (set per call)
         ints = (header + meta["pair_id"].reshape(-1).tolist() + plan.g_of.tolist()
                 + plan.lz_of.tolist() + [1 if g[0] == "G4" else 0 for g in plan.groups]
                 + zint)
@@ -76,10 +77,11 @@ def _params(meta, ref):
         return None
     ints = p[0].clone()
     ints[8] = max(1, torch.get_num_threads())
+    ints[9] = k
     return ints, p[1]
 
 
-def kind_code(kind: str):
+def _kind_code(kind: str):
     """0 for the cosine cutoff, 1 for the polynomial one, None otherwise."""
     return {"cosine": 0, "polynomial": 1}.get(kind)
 
@@ -109,7 +111,7 @@ def forward(rij: torch.Tensor, meta) -> torch.Tensor | None:
     if not _usable(rij):
         return None
     fn = _function("forward", rij.dtype)
-    params = _params(meta, rij) if fn is not None else None
+    params = _params(meta) if fn is not None else None
     if params is None:
         return None
     start, sj = _csr(meta)
@@ -122,17 +124,19 @@ def forward(rij: torch.Tensor, meta) -> torch.Tensor | None:
 
 
 def backward(rij: torch.Tensor, meta, d_out: torch.Tensor) -> torch.Tensor | None:
-    """∂(Σ d_out · out)/∂rij [P, 3] for cotangents d_out [n·n_pair, n_fun], or None."""
+    """∂(Σ d_out · out)/∂rij [P, 3] for a cotangent d_out [n·n_pair, n_fun] (or [K, P, 3]
+    for K cotangents [K, n·n_pair, n_fun], sharing the triplet terms), or None."""
     if torch.is_grad_enabled() or not (_usable(rij) and _usable(d_out)) \
-            or d_out.dtype != rij.dtype:
+            or d_out.dtype != rij.dtype or d_out.dim() not in (2, 3):
         return None
+    k = d_out.shape[0] if d_out.dim() == 3 else 1
     fn = _function("backward", rij.dtype)
-    params = _params(meta, rij) if fn is not None else None
+    params = _params(meta, k) if fn is not None and k > 0 else None
     if params is None:
         return None
     start, sj = _csr(meta)
     r, d = rij.detach().contiguous(), d_out.contiguous()
-    grad = torch.empty_like(r)
+    grad = r.new_empty((k, *r.shape) if d_out.dim() == 3 else r.shape)
     ptr = ckernels.ptr
     if fn(ptr(start), ptr(sj), ptr(r), ptr(params[0]), ptr(params[1]), ptr(d),
           ptr(grad)) != 0:

@@ -37,10 +37,10 @@
 #endif
 
 /* integer parameters: header then tables (see triplets_c.py, which builds them) */
-enum { I_N, I_NEL, I_NPAIR, I_G, I_L, I_F, I_KIND, I_ALLG4, I_NTHREADS, I_HEADER };
+enum { I_N, I_NEL, I_NPAIR, I_G, I_L, I_F, I_KIND, I_ALLG4, I_NTHREADS, I_K, I_HEADER };
 
 typedef struct {
-    int n, n_el, n_pair, G, L, F, kind, all_g4, nthreads;
+    int n, n_el, n_pair, G, L, F, kind, all_g4, nthreads, K; /* K: cotangents */
     const int32_t *pair_id, *g_of, *lz_of, *is_g4, *zint;
     double rc;
     const double *eta, *rs, *lam, *zeta, *pre; /* pre = 2^(1-ζ) */
@@ -50,6 +50,7 @@ static void read_plan(plan_t *p, const int32_t *ip, const double *dp) {
     p->n = ip[I_N]; p->n_el = ip[I_NEL]; p->n_pair = ip[I_NPAIR];
     p->G = ip[I_G]; p->L = ip[I_L]; p->F = ip[I_F];
     p->kind = ip[I_KIND]; p->all_g4 = ip[I_ALLG4]; p->nthreads = ip[I_NTHREADS];
+    p->K = ip[I_K] > 0 ? ip[I_K] : 1;
     const int32_t *t = ip + I_HEADER;
     p->pair_id = t; t += p->n_el * p->n_el;
     p->g_of = t; t += p->F;
@@ -201,7 +202,8 @@ typedef struct {
 
 static int SFX(work_alloc)(SFX(work_t) *w, const plan_t *p, int nbmax) {
     int W = (int)ALIGN_UP(nbmax + 1) + 16, G = p->G, L = p->L;
-    int64_t nreal = (int64_t)W * (5 + 3 * G + 3 + 5 + 4 * G + 2 * L + 2);
+    const int64_t K = p->K;
+    int64_t nreal = (int64_t)W * (5 + 2 * G + K * (G + 3) + 5 + 4 * G + 2 * L + 2);
     REAL *m = (REAL *)aligned_alloc(64, (size_t)ALIGN_UP(nreal) * sizeof(REAL));
     w->spc = (int32_t *)malloc((size_t)W * sizeof(int32_t));
     w->idx = (int64_t *)malloc((size_t)W * sizeof(int64_t));
@@ -215,8 +217,9 @@ static int SFX(work_alloc)(SFX(work_t) *w, const plan_t *p, int nbmax) {
     memset(m, 0, (size_t)ALIGN_UP(nreal) * sizeof(REAL));
     w->W = W;
     w->x = m; m += W; w->y = m; m += W; w->z = m; m += W; w->r = m; m += W; w->ir = m; m += W;
-    w->a = m; m += (int64_t)G * W; w->da = m; m += (int64_t)G * W; w->ga = m; m += (int64_t)G * W;
-    w->gx = m; m += W; w->gy = m; m += W; w->gz = m; m += W;
+    w->a = m; m += (int64_t)G * W; w->da = m; m += (int64_t)G * W;
+    w->ga = m; m += K * G * W;
+    w->gx = m; m += K * W; w->gy = m; m += K * W; w->gz = m; m += K * W;
     w->r3 = m; m += W; w->cs = m; m += W; w->fc = m; m += W; w->dfc = m; m += W;
     w->mk = m; m += W;
     w->b = m; m += (int64_t)G * W; w->db = m; m += (int64_t)G * W;
@@ -445,11 +448,100 @@ int SFX(trip_forward)(const int64_t *start, const int32_t *sj, const REAL *rij,
     return failed;
 }
 
+/* Contract the block's triplet terms (block_terms with grad) with one cotangent row dv [F]
+ * into the accumulators of cotangent kk: ga (∂/∂a_g per neighbour) and g{x,y,z} (direct). */
+static void SFX(block_backward)(SFX(work_t) *w, const plan_t *p, const REAL *dv, int jj,
+                                int k0, int mp, int kk) {
+    const int F = p->F, W = w->W, G = p->G;
+    REAL *ga = w->ga + (int64_t)kk * G * W;
+    REAL *gx = w->gx + (int64_t)kk * W, *gy = w->gy + (int64_t)kk * W;
+    REAL *gz = w->gz + (int64_t)kk * W;
+    int used = 0;
+    for (int f = 0; f < F; f++) used |= dv[f] != 0;
+    if (!used) return;
+    /* dP_g = Σ_{f in g} dv_f A_l(f),  dcos = Σ_f dv_f P_g(f) dA_l(f) */
+    REAL *restrict dcos = w->dcos, *restrict dr3 = w->dr3;
+    for (int t = 0; t < mp; t++) dcos[t] = dr3[t] = 0;
+    unsigned char gused[MAX_TABLE] = {0};
+    for (int f = 0; f < F; f++) {
+        if (dv[f] == 0) continue;
+        const REAL d = dv[f];
+        const int g = p->g_of[f], l = p->lz_of[f];
+        const REAL *restrict A = w->A + l * W, *restrict dA = w->dA + l * W;
+        const REAL *restrict P = w->P + g * W;
+        REAL *restrict dP = w->dP + g * W;
+        if (!gused[g]) {
+            gused[g] = 1;
+#pragma omp simd
+            for (int t = 0; t < mp; t++) dP[t] = d * A[t];
+        } else {
+#pragma omp simd
+            for (int t = 0; t < mp; t++) dP[t] += d * A[t];
+        }
+#pragma omp simd
+        for (int t = 0; t < mp; t++) dcos[t] += d * P[t] * dA[t];
+    }
+    /* ∂/∂a_g of both pairs, and ∂/∂r_jk through b_g */
+    for (int g = 0; g < G; g++) {
+        if (!gused[g]) continue;
+        const REAL aj = w->a[g * W + jj];
+        const REAL *restrict ak = w->a + g * W + k0;
+        const REAL *restrict dP = w->dP + g * W, *restrict b = w->b + g * W;
+        const REAL *restrict db = w->db + g * W;
+        REAL *restrict gak = ga + g * W + k0;
+        REAL gaj = 0;
+        if (p->is_g4[g]) {
+#pragma omp simd reduction(+ : gaj)
+            for (int t = 0; t < mp; t++) {
+                REAL q = dP[t] * b[t];
+                gaj += q * ak[t];
+                gak[t] += q * aj;
+                dr3[t] += dP[t] * aj * ak[t] * db[t];
+            }
+        } else {
+#pragma omp simd reduction(+ : gaj)
+            for (int t = 0; t < mp; t++) {
+                REAL q = dP[t] * b[t];
+                gaj += q * ak[t];
+                gak[t] += q * aj;
+            }
+        }
+        ga[g * W + jj] += gaj;
+    }
+    /* direct terms: cos θ = r_j·r_k/(r_j r_k), r_jk = |r_k - r_j| */
+    const REAL xj = w->x[jj], yj = w->y[jj], zj = w->z[jj], irj = w->ir[jj];
+    const REAL irj2 = irj * irj;
+    const REAL *restrict x = w->x + k0, *restrict y = w->y + k0;
+    const REAL *restrict z = w->z + k0, *restrict ir = w->ir + k0;
+    const REAL *restrict cs = w->cs, *restrict r3 = w->r3;
+    REAL *restrict gxk = gx + k0, *restrict gyk = gy + k0, *restrict gzk = gz + k0;
+    REAL sx = 0, sy = 0, sz = 0;
+#pragma omp simd reduction(+ : sx, sy, sz)
+    for (int t = 0; t < mp; t++) {
+        REAL i12 = ir[t] * irj, dc = dcos[t], c = cs[t];
+        REAL s = dr3[t] / r3[t];
+        REAL cj = dc * c * irj2, ck = dc * c * ir[t] * ir[t];
+        REAL wx = x[t] - xj, wy = y[t] - yj, wz = z[t] - zj;
+        sx += dc * x[t] * i12 - cj * xj - s * wx;
+        sy += dc * y[t] * i12 - cj * yj - s * wy;
+        sz += dc * z[t] * i12 - cj * zj - s * wz;
+        gxk[t] += dc * xj * i12 - ck * x[t] + s * wx;
+        gyk[t] += dc * yj * i12 - ck * y[t] + s * wy;
+        gzk[t] += dc * zj * i12 - ck * z[t] + s * wz;
+    }
+    gx[jj] += sx;
+    gy[jj] += sy;
+    gz[jj] += sz;
+}
+
+/* K cotangents at once: dout [K, n·n_pair, F] -> grad [K, P, 3] (the triplet terms are
+ * computed once per block and contracted with every cotangent). */
 int SFX(trip_backward)(const int64_t *start, const int32_t *sj, const REAL *rij,
                        const int32_t *ip, const double *dp, const REAL *dout, REAL *grad) {
     plan_t p;
     read_plan(&p, ip, dp);
-    const int nbmax = max_neighbours(start, p.n);
+    const int nbmax = max_neighbours(start, p.n), K = p.K;
+    const int64_t P3 = 3 * start[p.n], rows = (int64_t)p.n * p.n_pair * p.F;
     int failed = 0;
 #pragma omp parallel num_threads(p.nthreads)
     {
@@ -466,110 +558,49 @@ int SFX(trip_backward)(const int64_t *start, const int32_t *sj, const REAL *rij,
             const int64_t p0 = start[c], nb0 = start[c + 1] - p0;
             const REAL *drow = dout + c * p.n_pair * F;
             int any = 0;
-            for (int q = 0; q < p.n_pair * F; q++) any |= drow[q] != 0;
+            for (int kk = 0; kk < K; kk++)
+                for (int q = 0; q < p.n_pair * F; q++) any |= drow[kk * rows + q] != 0;
             if (!any || nb0 < 2) {
-                for (int64_t q = 0; q < 3 * nb0; q++) grad[3 * p0 + q] = 0;
+                for (int kk = 0; kk < K; kk++)
+                    for (int64_t q = 0; q < 3 * nb0; q++) grad[kk * P3 + 3 * p0 + q] = 0;
                 continue;
             }
             int nb = SFX(load_centre)(&w, &p, start, sj, rij, c, 1);
-            for (int q = 0; q < G * W; q++) w.ga[q] = 0;
-            for (int q = 0; q < nb; q++) w.gx[q] = w.gy[q] = w.gz[q] = 0;
+            for (int64_t q = 0; q < (int64_t)K * G * W; q++) w.ga[q] = 0;
+            for (int64_t q = 0; q < (int64_t)K * W; q++) w.gx[q] = w.gy[q] = w.gz[q] = 0;
             for (int jj = 0; jj + 1 < nb; jj++) {
                 int ej = w.spc[jj];
                 for (int e = ej; e < p.n_el; e++) {
                     int k0 = jj + 1 > w.eb[e] ? jj + 1 : w.eb[e], m = w.eb[e + 1] - k0;
                     if (m <= 0) continue;
-                    const REAL *dv = drow + (int64_t)p.pair_id[ej * p.n_el + e] * F;
+                    const REAL *dv0 = drow + (int64_t)p.pair_id[ej * p.n_el + e] * F;
                     unsigned char need[2 * MAX_TABLE] = {0}; /* groups, then (λ, ζ) */
                     int used = 0;
-                    for (int f = 0; f < F; f++) {
-                        if (dv[f] == 0) continue;
-                        used = 1;
-                        need[p.g_of[f]] = need[MAX_TABLE + p.lz_of[f]] = 1;
-                    }
+                    for (int kk = 0; kk < K; kk++)
+                        for (int f = 0; f < F; f++) {
+                            if (dv0[kk * rows + f] == 0) continue;
+                            used = 1;
+                            need[p.g_of[f]] = need[MAX_TABLE + p.lz_of[f]] = 1;
+                        }
                     if (!used) continue;
                     const int mp = SFX(block_terms)(&w, &p, jj, k0, m, 1, need);
-                    REAL *restrict dcos = w.dcos, *restrict dr3 = w.dr3;
-                    for (int t = 0; t < mp; t++) dcos[t] = dr3[t] = 0;
-                    unsigned char gused[MAX_TABLE] = {0};
-                    for (int f = 0; f < F; f++) {
-                        if (dv[f] == 0) continue;
-                        const REAL d = dv[f];
-                        const int g = p.g_of[f], l = p.lz_of[f];
-                        const REAL *restrict A = w.A + l * W, *restrict dA = w.dA + l * W;
-                        const REAL *restrict P = w.P + g * W;
-                        REAL *restrict dP = w.dP + g * W;
-                        if (!gused[g]) {
-                            gused[g] = 1;
-#pragma omp simd
-                            for (int t = 0; t < mp; t++) dP[t] = d * A[t];
-                        } else {
-#pragma omp simd
-                            for (int t = 0; t < mp; t++) dP[t] += d * A[t];
-                        }
-#pragma omp simd
-                        for (int t = 0; t < mp; t++) dcos[t] += d * P[t] * dA[t];
-                    }
-                    for (int g = 0; g < G; g++) {
-                        if (!gused[g]) continue;
-                        const REAL aj = w.a[g * W + jj];
-                        const REAL *restrict ak = w.a + g * W + k0;
-                        const REAL *restrict dP = w.dP + g * W, *restrict b = w.b + g * W;
-                        const REAL *restrict db = w.db + g * W;
-                        REAL *restrict gak = w.ga + g * W + k0;
-                        REAL gaj = 0;
-                        if (p.is_g4[g]) {
-#pragma omp simd reduction(+ : gaj)
-                            for (int t = 0; t < mp; t++) {
-                                REAL q = dP[t] * b[t];
-                                gaj += q * ak[t];
-                                gak[t] += q * aj;
-                                dr3[t] += dP[t] * aj * ak[t] * db[t];
-                            }
-                        } else {
-#pragma omp simd reduction(+ : gaj)
-                            for (int t = 0; t < mp; t++) {
-                                REAL q = dP[t] * b[t];
-                                gaj += q * ak[t];
-                                gak[t] += q * aj;
-                            }
-                        }
-                        w.ga[g * W + jj] += gaj;
-                    }
-                    const REAL xj = w.x[jj], yj = w.y[jj], zj = w.z[jj], irj = w.ir[jj];
-                    const REAL irj2 = irj * irj;
-                    const REAL *restrict x = w.x + k0, *restrict y = w.y + k0;
-                    const REAL *restrict z = w.z + k0, *restrict ir = w.ir + k0;
-                    const REAL *restrict cs = w.cs, *restrict r3 = w.r3;
-                    REAL *restrict gx = w.gx + k0, *restrict gy = w.gy + k0;
-                    REAL *restrict gz = w.gz + k0;
-                    REAL sx = 0, sy = 0, sz = 0;
-#pragma omp simd reduction(+ : sx, sy, sz)
-                    for (int t = 0; t < mp; t++) {
-                        REAL i12 = ir[t] * irj, dc = dcos[t], c = cs[t];
-                        REAL s = dr3[t] / r3[t];
-                        REAL cj = dc * c * irj2, ck = dc * c * ir[t] * ir[t];
-                        REAL wx = x[t] - xj, wy = y[t] - yj, wz = z[t] - zj;
-                        sx += dc * x[t] * i12 - cj * xj - s * wx;
-                        sy += dc * y[t] * i12 - cj * yj - s * wy;
-                        sz += dc * z[t] * i12 - cj * zj - s * wz;
-                        gx[t] += dc * xj * i12 - ck * x[t] + s * wx;
-                        gy[t] += dc * yj * i12 - ck * y[t] + s * wy;
-                        gz[t] += dc * zj * i12 - ck * z[t] + s * wz;
-                    }
-                    w.gx[jj] += sx;
-                    w.gy[jj] += sy;
-                    w.gz[jj] += sz;
+                    for (int kk = 0; kk < K; kk++)
+                        SFX(block_backward)(&w, &p, dv0 + kk * rows, jj, k0, mp, kk);
                 }
             }
-            for (int s = 0; s < nb; s++) {
-                REAL gr = 0;
-                for (int g = 0; g < G; g++) gr += w.ga[g * W + s] * w.da[g * W + s];
-                gr *= w.ir[s];
-                REAL *o = grad + 3 * w.idx[s];
-                o[0] = w.gx[s] + gr * w.x[s];
-                o[1] = w.gy[s] + gr * w.y[s];
-                o[2] = w.gz[s] + gr * w.z[s];
+            for (int kk = 0; kk < K; kk++) {
+                const REAL *ga = w.ga + (int64_t)kk * G * W;
+                const REAL *gx = w.gx + (int64_t)kk * W, *gy = w.gy + (int64_t)kk * W;
+                const REAL *gz = w.gz + (int64_t)kk * W;
+                for (int s = 0; s < nb; s++) {
+                    REAL gr = 0;
+                    for (int g = 0; g < G; g++) gr += ga[g * W + s] * w.da[g * W + s];
+                    gr *= w.ir[s];
+                    REAL *o = grad + kk * P3 + 3 * w.idx[s];
+                    o[0] = gx[s] + gr * w.x[s];
+                    o[1] = gy[s] + gr * w.y[s];
+                    o[2] = gz[s] + gr * w.z[s];
+                }
             }
         }
         SFX(work_free)(&w);
