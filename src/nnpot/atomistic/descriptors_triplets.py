@@ -14,6 +14,7 @@ each chunk of triplets, so memory stays bounded; its backward is made of differe
 torch ops (double backward works). On CPU the forward, and the backward when no graph is
 being built, run the fused C kernel of :mod:`triplets_c` instead (same math; the torch
 code here stays the reference and the path for GPUs, create_graph and vmap).
+:func:`triplet_vjp` contracts K cotangents at once (committee pullbacks).
 """
 
 from __future__ import annotations
@@ -278,5 +279,6 @@ def triplet_vjp(out, rij, cot):
             g = triplets_c.backward(rij, node.meta, cot.reshape(cot.shape[0], -1, out.shape[2]))
         if g is not None:
             return g
-    (g,) = torch.autograd.grad(out, rij, cot, retain_graph=True, is_grads_batched=True)
+    with torch.enable_grad():
+        (g,) = torch.autograd.grad(out, rij, cot, retain_graph=True, is_grads_batched=True)
     return g
