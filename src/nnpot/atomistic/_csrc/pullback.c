@@ -256,7 +256,7 @@ static inline __attribute__((always_inline)) void FN(block_basis)(
     REAL *x0 = w, *x1 = w + BW, *x2 = w + 2 * BW, *u0 = w + 3 * BW, *u1 = w + 4 * BW,
          *u2 = w + 5 * BW, *rr = w + 6 * BW, *iv = w + 7 * BW, *fc = w + 8 * BW,
          *dfc = w + 9 * BW;
-    const REAL rc = a->rc, irc = (REAL)1 / a->rc;
+    const REAL irc = (REAL)1 / a->rc;
     for (long q = 0; q < BW; ++q) {
         const long p = idx[q < nb ? q : 0];
         x0[q] = a->rij[3 * p];
@@ -287,7 +287,6 @@ static inline __attribute__((always_inline)) void FN(block_basis)(
         fc[q] = f * live;
         dfc[q] = df * live;
     }
-    (void)rc;
     for (long ch = 0; ch < R; ++ch) {
         const REAL eta = a->rad_eta[ch], s = a->rad_rs[ch];
         REAL *ph = phi + ch * BW;
