@@ -336,9 +336,9 @@ class Pullback:
             return out
         d = cot.to(self.rij.dtype)[..., self.nr:].reshape(cot.shape[0], self.n,
                                                           len(self.plan.pairs), -1)
-        with torch.enable_grad():
-            (gt,) = torch.autograd.grad(self.trip_out, self.trip_r, d[..., self.plan.trip],
-                                        retain_graph=True, is_grads_batched=True)
+        from nnpot.atomistic.descriptors_triplets import triplet_vjp  # K at once (C or autograd)
+
+        gt = triplet_vjp(self.trip_out, self.trip_r, d[..., self.plan.trip].contiguous())
         return out + gt.transpose(0, 1)
 
 
