@@ -26,6 +26,9 @@ with form factors evaluated at any p by Nystrom extension through V itself on no
   Weinberg states (the bound state at a pole) for energies E < 0, and the standing-wave
   (K-matrix) solutions for E > 0 (V psi_i = K(., p_i), one per incoming L). Since
   V_EST psi_i = V psi_i, the K-matrix (on and half off shell) is exact at each chosen energy.
+* ``optimised_lowrank``: the EST form with c and Lambda optimised (L-BFGS through the
+  closed-form solve below) on the phase shifts over a dense energy grid, a bound-state
+  pole kept exact (:mod:`nnpot.nuclear.lowrank.optimised`).
 
 Closed-form LS (principal value by subtraction, as in :mod:`nnpot.nuclear.scattering`):
 
@@ -48,6 +51,7 @@ from nnpot.nuclear.lowrank.full import (
                                         solve_augmented,
                                         solve_refined,
 )
+from nnpot.nuclear.lowrank.optimised import check_grid, optimised_lowrank
 from nnpot.nuclear.lowrank.report import est_greedy, est_states, rank_report
 from nnpot.nuclear.lowrank.separable import (
                                         SeparablePotential,
@@ -66,4 +70,4 @@ __all__ = ["BlockPotential", "SeparablePotential", "svd_lowrank", "weinberg_lowr
            "phase_shifts_deg",
            "max_phase_deviation", "solve_refined", "augmented_system",
            "solve_augmented", "rank_report", "est_states", "est_greedy",
-           "TWO_MU", "weinberg_states"]
+           "TWO_MU", "weinberg_states", "optimised_lowrank", "check_grid"]

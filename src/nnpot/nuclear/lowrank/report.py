@@ -98,9 +98,10 @@ def rank_report(potential: BlockPotential, k, w, rank: int, method: str = "est",
     max deviation [deg] (mod 180); with ``deuteron`` the bound state [MeV] of both.
     ``method``: "svd"; "weinberg" (at the deuteron pole if ``deuteron``, else -2.2 MeV);
     "est" (:func:`est_greedy`: the pole if ``deuteron``, standing waves at energies
-    chosen where the error is largest). Timings (best of ``repeats``) compare the
-    closed-form separable solve with the full LS solve on the same energies, both given
-    V and the form factors (linear algebra only).
+    chosen where the error is largest); "opt" (:func:`optimised_lowrank`: that EST form
+    optimised on the phase shifts up to ``tlab_max``, the pole kept exact). Timings (best
+    of ``repeats``) compare the closed-form separable solve with the full LS solve on the
+    same energies, both given V and the form factors (linear algebra only).
     """
     import time
 
@@ -114,8 +115,12 @@ def rank_report(potential: BlockPotential, k, w, rank: int, method: str = "est",
         sep = weinberg_lowrank(potential, k, w, rank, e_full if deuteron else -2.2)
     elif method == "est":
         sep = est_greedy(potential, k, w, rank, tlab_max, e_full)
+    elif method == "opt":
+        from nnpot.nuclear.lowrank.optimised import optimised_lowrank
+
+        sep = optimised_lowrank(potential, k, w, rank, tlab_max, e_full)
     else:
-        raise InputError(f"unknown low-rank method {method!r}; use svd, weinberg or est")
+        raise InputError(f"unknown low-rank method {method!r}; use svd, weinberg, est or opt")
     a, rhs, on = augmented_system(potential, k, w, p0)
     g_on = sep.form_factors(p0)
     separable_onshell_k(sep, p0[:1], g_on[:, :1])  # warm the mesh form factors
