@@ -109,17 +109,27 @@ def copper_test(quick: bool):
     return frames[::2] if quick else frames
 
 
+def _cluster_frames(n: int, temp: float, frames: int, stride: int, intra, rng):
+    """Connected frames of one Langevin trajectory of an n-molecule cluster (flexible
+    sampling force field, 0.5 ps equilibration, ``stride`` fs apart), tagged."""
+    from ase import Atoms
+
+    from nnpot.data.water_xtb.make import connected, random_box, run_sampler
+
+    box = random_box(n, 1.0, intra, rng)
+    cluster = Atoms(box.numbers, positions=box.positions, pbc=False)
+    out = []
+    for a in run_sampler(cluster, temp, intra, np.inf, rng, 500, frames, stride):
+        if connected(a):
+            a.info.update(config_type=f"cluster_{n}", temperature=temp)
+            out.append(a)
+    return out
+
+
 def water_pool(seed: int = 12, trajectories: int = 32, frames: int = 12,
                sizes=(2, 12), temperatures=(250.0, 450.0)):
     """Water clusters (2–12 molecules) from MD with the flexible sampling force field."""
-    from ase import Atoms
-
-    from nnpot.data.water_xtb.make import (
-        connected,
-        random_box,
-        run_sampler,
-        xtb_monomer_parameters,
-    )
+    from nnpot.data.water_xtb.make import xtb_monomer_parameters
 
     intra = xtb_monomer_parameters()
     rng = np.random.default_rng(seed)
@@ -127,12 +137,7 @@ def water_pool(seed: int = 12, trajectories: int = 32, frames: int = 12,
     for _ in range(trajectories):
         n = int(rng.integers(sizes[0], sizes[1] + 1))
         temp = float(rng.uniform(*temperatures))
-        box = random_box(n, 1.0, intra, rng)
-        cluster = Atoms(box.numbers, positions=box.positions, pbc=False)
-        for a in run_sampler(cluster, temp, intra, np.inf, rng, 500, frames, 40):
-            if connected(a):
-                a.info.update(config_type=f"cluster_{n}", temperature=temp)
-                pool.append(a)
+        pool += _cluster_frames(n, temp, frames, 40, intra, rng)
     return pool
 
 
@@ -146,14 +151,7 @@ def water_pool_skewed(seed: int = 14, main: int = 320, burst: int = 8, stride: i
     Sampled with the flexible force field of :mod:`nnpot.data.water_xtb` (1 fs steps, 0.5 ps
     equilibration), unlabelled; frames whose O-O graph falls apart are dropped.
     """
-    from ase import Atoms
-
-    from nnpot.data.water_xtb.make import (
-        connected,
-        random_box,
-        run_sampler,
-        xtb_monomer_parameters,
-    )
+    from nnpot.data.water_xtb.make import xtb_monomer_parameters
 
     intra = xtb_monomer_parameters()
     rng = np.random.default_rng(seed)
@@ -161,12 +159,7 @@ def water_pool_skewed(seed: int = 14, main: int = 320, burst: int = 8, stride: i
                                  for t in (250.0, 450.0)]
     pool = []
     for n, temp, frames in runs:
-        box = random_box(n, 1.0, intra, rng)
-        cluster = Atoms(box.numbers, positions=box.positions, pbc=False)
-        for a in run_sampler(cluster, temp, intra, np.inf, rng, 500, frames, stride):
-            if connected(a):
-                a.info.update(config_type=f"cluster_{n}", temperature=temp)
-                pool.append(a)
+        pool += _cluster_frames(n, temp, frames, stride, intra, rng)
     return pool
 
 

@@ -215,7 +215,7 @@ def torchani_peer(device, quick: bool) -> list[dict]:
 def nuclear(device, quick: bool) -> list[dict]:
     """Lanczos NCSM (MT-I/III s-wave, N_max 40) and coupled-channel LS solves, host CPU vs
     device, float64 / float32 / mixed."""
-    from bench_manybody import _mt_me
+    from bench_manybody import _mt_me, coupled_test_potential
 
     from nnpot.nuclear.lowrank import TWO_MU, full_onshell_k, max_phase_deviation, phase_shifts_deg
     from nnpot.nuclear.mesh import default_mesh
@@ -247,18 +247,7 @@ def nuclear(device, quick: bool) -> list[dict]:
                              "iterations": r.iterations, "energy": r.energy,
                              "abs_error_kev": abs(r.energy - ref) * 1e3})
                 print(json.dumps(rows[-1]), flush=True)
-    from nnpot.nuclear.threebody.models import malfliet_tjon_swave
-
-    mt3 = malfliet_tjon_swave("MT-III")
-
-    def coupled(p_out, p_in):  # as bench_manybody.mixed_precision: MT-III 3S1 + D wave
-        g = lambda p: torch.exp(-p * p / 1.5)
-        hh = lambda p: (p * p / 1.5) * torch.exp(-p * p / 1.5)
-        v00 = mt3(p_out, p_in)[0, 0]
-        v22 = 40.0 * hh(p_out)[:, None] * hh(p_in)[None, :]
-        v02 = -60.0 * g(p_out)[:, None] * hh(p_in)[None, :]
-        v20 = -60.0 * hh(p_out)[:, None] * g(p_in)[None, :]
-        return torch.stack([torch.stack([v00, v02]), torch.stack([v20, v22])])
+    coupled = coupled_test_potential()  # as bench_manybody.mixed_precision
 
     for nmesh in ((48,) if quick else (96, 192, 384)):
         k, w = default_mesh(nmesh)

@@ -126,6 +126,25 @@ def validation(quick: bool) -> dict:
     return out
 
 
+def coupled_test_potential():
+    """A coupled 3S1-3D1-like block (MeV fm^3, momenta fm^-1): MT-III in the S wave, a soft
+    D wave and a smooth S-D coupling (not separable), for timing LS solves."""
+    from nnpot.nuclear.threebody.models import malfliet_tjon_swave
+
+    mt3 = malfliet_tjon_swave("MT-III")
+    g = lambda p: torch.exp(-p * p / 1.5)
+    hh = lambda p: (p * p / 1.5) * torch.exp(-p * p / 1.5)
+
+    def coupled(p_out, p_in):
+        v00 = mt3(p_out, p_in)[0, 0]
+        v22 = 40.0 * hh(p_out)[:, None] * hh(p_in)[None, :]
+        v02 = -60.0 * g(p_out)[:, None] * hh(p_in)[None, :]
+        v20 = -60.0 * hh(p_out)[:, None] * g(p_in)[None, :]
+        return torch.stack([torch.stack([v00, v02]), torch.stack([v20, v22])])
+
+    return coupled
+
+
 def mixed_precision(quick: bool) -> dict:
     """Lanczos float64 / float32 / mixed on a large NCSM matrix; LS solves likewise."""
     from nnpot.nuclear.lowrank import TWO_MU, full_onshell_k, max_phase_deviation, phase_shifts_deg
@@ -133,7 +152,6 @@ def mixed_precision(quick: bool) -> dict:
     from nnpot.nuclear.threebody.hamiltonian import JacobiHamiltonian, assemble, build_basis
     from nnpot.nuclear.threebody.interaction import effective_me
     from nnpot.nuclear.threebody.lanczos import ground_state
-    from nnpot.nuclear.threebody.models import malfliet_tjon_swave
 
     n = 24 if quick else 40
     hw = 40.0
@@ -153,17 +171,7 @@ def mixed_precision(quick: bool) -> dict:
                      "seconds": best.seconds, "iterations": best.iterations,
                      "abs_error_kev": abs(best.energy - ref) * 1e3})
     # Lippmann-Schwinger: coupled 3S1-3D1-like block (MT-III + coupling), many energies
-    mt3 = malfliet_tjon_swave("MT-III")
-
-    def coupled(p_out, p_in):  # MT-III in 3S1, soft 3D1, smooth S-D coupling (not separable)
-        g = lambda p: torch.exp(-p * p / 1.5)
-        hh = lambda p: (p * p / 1.5) * torch.exp(-p * p / 1.5)
-        v00 = mt3(p_out, p_in)[0, 0]
-        v22 = 40.0 * hh(p_out)[:, None] * hh(p_in)[None, :]
-        v02 = -60.0 * g(p_out)[:, None] * hh(p_in)[None, :]
-        v20 = -60.0 * hh(p_out)[:, None] * g(p_in)[None, :]
-        return torch.stack([torch.stack([v00, v02]), torch.stack([v20, v22])])
-
+    coupled = coupled_test_potential()
     for nmesh in ((48,) if quick else (48, 96, 192)):
         k, w = default_mesh(nmesh)
         p0 = torch.sqrt(0.5 * torch.linspace(1.0, 300.0, 100, dtype=torch.float64) * TWO_MU)
