@@ -51,7 +51,7 @@ from nnpot.nuclear.lowrank.full import (
                                         solve_augmented,
                                         solve_refined,
 )
-from nnpot.nuclear.lowrank.optimised import check_grid, optimised_lowrank
+from nnpot.nuclear.lowrank.optimised import check_grid, grow, optimised_lowrank
 from nnpot.nuclear.lowrank.report import est_greedy, est_states, rank_report
 from nnpot.nuclear.lowrank.separable import (
                                         SeparablePotential,
@@ -70,4 +70,5 @@ __all__ = ["BlockPotential", "SeparablePotential", "svd_lowrank", "weinberg_lowr
            "phase_shifts_deg",
            "max_phase_deviation", "solve_refined", "augmented_system",
            "solve_augmented", "rank_report", "est_states", "est_greedy",
-           "TWO_MU", "weinberg_states", "optimised_lowrank", "check_grid"]
+           "TWO_MU", "weinberg_states", "optimised_lowrank", "check_grid",
+           "grow"]

@@ -81,8 +81,8 @@ def _pole_fix(lam: torch.Tensor, g_mesh: torch.Tensor, k, w, e_pole: float) -> t
 
 def optimised_lowrank(potential: BlockPotential, k, w, rank: int, tlab_max: float = 300.0,
                       e_pole: float | None = None, n_energies: int = 300,
-                      init: SeparablePotential | None = None, iterations: int = 400
-                      ) -> SeparablePotential:
+                      init: SeparablePotential | None = None, iterations: int = 400,
+                      warm: SeparablePotential | None = None) -> SeparablePotential:
     """Rank-R separable form optimised on the phase shifts up to ``tlab_max`` [MeV].
 
     ``potential``: block potential (nL, nL, n_out, n_in) [MeV fm^3]; (k, w) the mesh
@@ -90,7 +90,10 @@ def optimised_lowrank(potential: BlockPotential, k, w, rank: int, tlab_max: floa
     ``e_pole`` [MeV] < 0: a bound state kept exact (the deuteron in 3S1-3D1); the start is
     then an EST form containing the pole. ``init``: the starting form (default
     :func:`est_greedy` with the same rank, ``tlab_max`` and pole); its rank and nodes are
-    kept. ``iterations``: L-BFGS iterations of the least-squares stage (each Lawson stage
+    kept. ``warm``: a lower-rank optimised form of the same potential and mesh to grow
+    from (:func:`grow`: its columns plus the last ones of the start, with a zero Lambda
+    block, so the start reproduces ``warm`` and the result is never worse than it on the
+    training grid). ``iterations``: L-BFGS iterations of the least-squares stage (each Lawson stage
     gets ``iterations // LAWSON_STAGES``). Returns a
     :class:`SeparablePotential` (method "opt") with symmetric Lambda.
     """
@@ -104,6 +107,8 @@ def optimised_lowrank(potential: BlockPotential, k, w, rank: int, tlab_max: floa
     if int(iterations) != iterations or iterations < 0:
         raise InputError(f"iterations must be a non-negative integer, got {iterations}")
     sep0 = init if init is not None else est_greedy(potential, k, w, rank, tlab_max, e_pole)
+    if warm is not None:
+        sep0 = grow(warm, sep0)
     nl, n = sep0.nl, k.numel()
     tl = tlab_grid(tlab_max, n_energies)
     p0 = torch.sqrt(0.5 * tl * TWO_MU)
@@ -118,9 +123,17 @@ def optimised_lowrank(potential: BlockPotential, k, w, rank: int, tlab_max: floa
     basis = wt[keep].T / sv[keep]
     # gauge: unit D-norm form factors, Lambda -> N Lambda N
     lam0 = 0.5 * (sep0.lam + sep0.lam.T)
+    r = sep0.rank
     _, tri = torch.linalg.qr(dk[:, None] * (vm @ sep0.coef))  # D g0 = Q T
     coef0 = torch.linalg.solve_triangular(tri, sep0.coef, upper=True, left=False)
     lam0 = tri @ lam0 @ tri.T
+    # zero rows (a grown start): distinct tiny diagonal entries, since degenerate (zero)
+    # eigenvalues of -C^T Lambda C would make the pole fix's eigh gradient NaN
+    free = (lam0 == 0).all(dim=1)
+    if bool(free.any()):
+        tiny = 1e-9 * lam0.abs().max() * torch.linspace(1.0, 2.0, r, dtype=k.dtype,
+                                                         device=k.device)
+        lam0 = lam0 + torch.diag(tiny * free)
     r = lam0.shape[0]
     eye = torch.eye(r, dtype=k.dtype, device=k.device)
 
@@ -133,6 +146,12 @@ def optimised_lowrank(potential: BlockPotential, k, w, rank: int, tlab_max: floa
         return coef, lam, g_mesh
 
     def deviations(x, y) -> torch.Tensor:
+        try:
+            return _deviations(x, y)
+        except torch.linalg.LinAlgError:  # a line-search trial far off: reject it
+            return torch.full_like(ref, math.nan)
+
+    def _deviations(x, y) -> torch.Tensor:
         coef, lam, g_mesh = build(x, y)
         g_on = (vo @ coef).reshape(nl, p0.numel(), r)
         gs = torch.einsum("xjr,bj,xjs->brs", g_mesh, prop[:, :n], g_mesh) \
@@ -185,6 +204,25 @@ def optimised_lowrank(potential: BlockPotential, k, w, rank: int, tlab_max: floa
                               (0.5 * (lam + lam.T)).detach(), nl, "opt")
 
 
+def grow(small: SeparablePotential, big: SeparablePotential) -> SeparablePotential:
+    """Rank-R form equal to ``small`` (rank r < R) with the last R - r form factors of
+    ``big`` added under a zero Lambda block: V_R = V_small exactly. Both must share the
+    potential and mesh; the nodes become the union of theirs."""
+    if small.nl != big.nl or small.rank >= big.rank or not torch.equal(small.k, big.k):
+        raise InputError("grow needs a lower-rank form on the same mesh and channel")
+    nodes = torch.unique(torch.cat([small.nodes, big.nodes]))
+    nn, r, nl = nodes.numel(), big.rank, big.nl
+    coef = torch.zeros(nl * nn, r, dtype=big.coef.dtype, device=big.coef.device)
+    for sep, cols in ((small, slice(0, small.rank)), (big, slice(small.rank, r))):
+        idx = torch.searchsorted(nodes, sep.nodes)
+        m = sep.nodes.numel()
+        for li in range(nl):
+            coef[li * nn + idx, cols] = sep.coef[li * m:(li + 1) * m, cols]
+    lam = torch.zeros(r, r, dtype=big.lam.dtype, device=big.lam.device)
+    lam[:small.rank, :small.rank] = small.lam
+    return SeparablePotential(big.potential, big.k, big.w, nodes, coef, lam, nl, "grow")
+
+
 def check_grid(tlab_max: float, n: int) -> torch.Tensor:
     """Lab energies [MeV] between those of :func:`tlab_grid` (``tlab_max``, ``n``): the
     midpoints of its evenly spaced part and of its low geometric part, for checking an
@@ -195,4 +233,4 @@ def check_grid(tlab_max: float, n: int) -> torch.Tensor:
     return 0.5 * (t[1:] + t[:-1])
 
 
-__all__ = ["optimised_lowrank", "check_grid", "LAWSON_STAGES", "SV_CUT"]
+__all__ = ["optimised_lowrank", "grow", "check_grid", "LAWSON_STAGES", "SV_CUT"]
