@@ -39,6 +39,18 @@ def test_lowrank_cli(ope_model, capsys):
     assert res["speedup_separable_vs_full"] > 0
 
 
+def test_lowrank_cli_optimised_beats_est(ope_model, capsys):
+    """--method opt: the EST start optimised on the phase shifts, deuteron pole exact."""
+    out = {}
+    for method in ("est", "opt"):
+        assert main(["nuclear", "lowrank", str(ope_model), "--rank", "4", "--waves", "3S1",
+                     "--method", method, "--json"]) == 0
+        out[method] = _json(capsys)["channels"]["3S1-3D1"]
+    assert out["opt"]["max_dphase_deg"] < 0.5 * out["est"]["max_dphase_deg"]
+    assert out["opt"]["e_d_separable_mev"] == pytest.approx(out["opt"]["e_d_full_mev"],
+                                                            abs=1e-6)
+
+
 def test_export_cli_round_trip(ope_model, tmp_path, capsys):
     out = tmp_path / "ope.ho"
     assert main(["nuclear", "export", str(ope_model), "--hw", "24", "--nmax", "6",

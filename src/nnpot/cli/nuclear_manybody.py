@@ -1,7 +1,8 @@
 """``nnpot nuclear lowrank | export | triton``: a fitted NN model in many-body form.
 
 * ``lowrank MODEL --rank R``: rank-R separable form per channel (EST by default; SVD,
-  Weinberg), max phase-shift deviation up to T_lab = 300 MeV, deuteron, speed-up.
+  Weinberg, or EST optimised on the phase shifts: ``--method opt``), max phase-shift
+  deviation up to T_lab = 300 MeV, deuteron, speed-up.
 * ``export MODEL --hw 20 --nmax 40 --out FILE``: HO matrix elements per (S, J, T) channel
   in the documented text format of :mod:`nnpot.nuclear.export`.
 * ``triton MODEL --nmax N --hw H``: 3H in the Jacobi NCSM; several N_max (``--nmax
@@ -38,7 +39,10 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("lowrank", help="rank-R separable form of every channel")
     _model_arg(p)
     p.add_argument("--rank", type=int, required=True, help="rank per channel")
-    p.add_argument("--method", default="est", choices=["est", "svd", "weinberg"])
+    p.add_argument("--method", default="est", choices=["est", "svd", "weinberg", "opt"],
+                   help="est (exact at chosen energies, half off shell too), svd, weinberg, "
+                        "or opt (EST optimised on the on-shell phase shifts up to --tlab-max, "
+                        "deuteron pole kept exact)")
     p.add_argument("--waves", default=None, help="comma-separated channels (default: all)")
     p.add_argument("--tlab-max", type=float, default=300.0, help="MeV (default 300)")
     p.add_argument("--member", type=int, default=0, help="committee member (default 0)")
