@@ -203,13 +203,19 @@ def separable_onshell_k(sep: SeparablePotential, p0, g_on: torch.Tensor | None =
     if g_mesh is None:
         g_mesh = sep.form_factors(sep.k)
         sep._g_mesh = g_mesh
-    n = sep.k.numel()
+    n, r = sep.k.numel(), sep.rank
+    outer = getattr(sep, "_g_outer", None)  # (N, R^2): sum_L g_a^L(k_j) g_b^L(k_j)
+    if outer is None:
+        outer = torch.einsum("xjr,xjs->jrs", g_mesh, g_mesh).reshape(n, r * r)
+        sep._g_outer = outer
     d = _propagator(sep.k, sep.w, p0)  # (B, N + 1)
-    gs = torch.einsum("xjr,bj,xjs->brs", g_mesh, d[:, :n], g_mesh) \
+    # Gs for all energies as one (B, N) @ (N, R^2) product, plus the on-shell term
+    gs = (d[:, :n] @ outer).view(-1, r, r) \
         + d[:, n, None, None] * torch.einsum("xbr,xbs->brs", g_on, g_on)
-    eye = torch.eye(sep.rank, dtype=p0.dtype, device=p0.device)
-    tau = torch.linalg.solve(eye - sep.lam @ gs, sep.lam.expand(p0.numel(), -1, -1))
-    return torch.einsum("xbr,brs,ybs->bxy", g_on, tau, g_on)
+    eye = torch.eye(r, dtype=p0.dtype, device=p0.device)
+    # K = g_on^T (1 - Lambda Gs)^-1 Lambda g_on: solve for the nL columns Lambda g_on only
+    x = torch.linalg.solve(eye - sep.lam @ gs, sep.lam @ g_on.permute(1, 2, 0))  # (B, R, nL)
+    return torch.einsum("xbr,bry->bxy", g_on, x)
 
 
 def separable_bound_states(sep: SeparablePotential, e_min: float = -1000.0) -> list[float]:
