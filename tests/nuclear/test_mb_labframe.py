@@ -257,6 +257,10 @@ def test_file_round_trip(tmp_path):
     back, orbits, head = read_lab_file(path)
     assert orbits == lab_orbits(2) and float(head["hbar_omega"]) == HW
     assert head["emax"] == "2" and back == tb
+    text = path.read_text().replace("! orbit 6 0 2 5\n", "")
+    (tmp_path / "cut.int").write_text(text)
+    with pytest.raises(MalformedFileError):
+        read_lab_file(tmp_path / "cut.int")  # orbit list shorter than the header says
 
 
 def test_bad_input_raises(tmp_path):

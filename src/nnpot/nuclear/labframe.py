@@ -216,7 +216,11 @@ def lab_tbme(rel_me: dict, hw: float, emax: int, e2max: int | None = None) -> di
     indices into :func:`lab_orbits` (0-based), a <= b, c <= d, both (ab, cd) and (cd, ab),
     for e_a + e_b <= e2max and e_c + e_d <= e2max; pairs a = b only for J + T odd.
     """
-    if not (isinstance(hw, (int, float)) and math.isfinite(hw) and hw > 0):
+    try:
+        ok = math.isfinite(float(hw)) and float(hw) > 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
         raise InputError(f"hbar omega must be a positive number of MeV, got {hw!r}")
     orbits = lab_orbits(emax)
     e2max = 2 * int(emax) if e2max is None else e2max
@@ -323,15 +327,20 @@ def read_lab_file(path: str | os.PathLike) -> tuple[dict, list, dict]:
             tbme[(c - 1, d - 1, a - 1, b - 1, j, t)] = val
     if "hbar_omega" not in header:
         raise MalformedFileError(f"{str(path)!r} lacks the header entry 'hbar_omega'")
+    if header.get("norbits", str(len(orbits))) != str(len(orbits)):
+        raise MalformedFileError(f"{str(path)!r} lists {len(orbits)} orbits, its header says "
+                                 f"{header['norbits']}")
     return tbme, orbits, header
 
 
 def model_lab_file(model, member: int, hw: float, emax: int, out: str | os.PathLike,
-                   nmax: int | None = None, e2max: int | None = None) -> dict:
+                   nmax: int | None = None, e2max: int | None = None,
+                   rel: dict | None = None) -> dict:
     """Lab TBMEs of a fitted NN model (committee ``member``) written to ``out``; returns them.
 
     Relative matrix elements from :func:`nnpot.nuclear.threebody.driver.model_me` up to
-    ``nmax`` (default e2max = 2 emax) relative quanta at ``hw`` [MeV]; hbar^2/m with the
+    ``nmax`` (default e2max = 2 emax) relative quanta at ``hw`` [MeV], or ``rel`` when the
+    caller has them already (same model, member and hw); hbar^2/m with the
     isospin-averaged nucleon mass (b = sqrt(hbar^2/m / hw) [fm] in the header).
     """
     from nnpot.nuclear.threebody.driver import model_hbar2_m, model_me
@@ -340,7 +349,8 @@ def model_lab_file(model, member: int, hw: float, emax: int, out: str | os.PathL
     nrel = e2 if nmax is None else int(nmax)
     if nrel < e2:
         raise InputError(f"relative nmax = {nrel} is below e2max = {e2}; lab TBMEs need it")
-    rel = model_me(model, member, nrel, hw)
+    if rel is None:
+        rel = model_me(model, member, nrel, hw)
     tbme = lab_tbme(rel, hw, emax, e2max=e2)
     h2m = model_hbar2_m()
     write_lab_file(out, tbme, lab_orbits(emax), hw, {
