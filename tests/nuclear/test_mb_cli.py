@@ -65,6 +65,28 @@ def test_export_cli_round_trip(ope_model, tmp_path, capsys):
     assert int(head["nmax"]) == 6 and float(head["hbar_omega"]) == 24.0
 
 
+def test_export_cli_lab_frame(ope_model, tmp_path, capsys):
+    """--lab-emax: the (0s1/2)^2 lab elements equal the n = 0 relative S-wave elements."""
+    from nnpot.nuclear.labframe import read_lab_file
+
+    out, lab = tmp_path / "ope.ho", tmp_path / "ope.int"
+    assert main(["nuclear", "export", str(ope_model), "--hw", "24", "--nmax", "4",
+                 "--out", str(out), "--lab-emax", "2", "--lab-out", str(lab)]) == 0
+    rel, _ = read_ho_file(out)
+    tbme, orbits = read_lab_file(lab)[:2]
+    s0 = [i for i, o in enumerate(orbits) if tuple(o) == (0, 0, 1)]
+    assert len(s0) == 1
+    a = s0[0]
+    for (s, j, t), key in (((0, 0, 1), (a, a, a, a, 0, 1)), ((1, 1, 0), (a, a, a, a, 1, 0))):
+        v00 = rel[(s, j, t)][(0, 0)][0, 0]
+        assert tbme[key] == pytest.approx(v00, rel=1e-10, abs=1e-10)
+    capsys.readouterr()
+    assert main(["nuclear", "export", str(ope_model), "--hw", "24", "--nmax", "4",
+                 "--out", str(tmp_path / "x.ho"), "--lab-emax", "3"]) == 2
+    assert "--lab-emax must be between 0 and nmax/2" in capsys.readouterr().err
+    assert not (tmp_path / "x.ho").exists()  # refused before anything was written
+
+
 def test_triton_cli_matches_library(ope_model, capsys):
     assert main(["nuclear", "triton", str(ope_model), "--nmax", "4,6,8", "--hw", "24",
                  "--json"]) == 0

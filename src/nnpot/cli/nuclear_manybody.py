@@ -4,7 +4,8 @@
   Weinberg, or EST optimised on the phase shifts: ``--method opt``), max phase-shift
   deviation up to T_lab = 300 MeV, deuteron, speed-up.
 * ``export MODEL --hw 20 --nmax 40 --out FILE``: HO matrix elements per (S, J, T) channel
-  in the documented text format of :mod:`nnpot.nuclear.export`.
+  in the documented text format of :mod:`nnpot.nuclear.export`; ``--lab-emax E`` also
+  writes laboratory-frame J-coupled two-body matrix elements (:mod:`nnpot.nuclear.labframe`).
 * ``triton MODEL --nmax N --hw H``: 3H in the Jacobi NCSM; several N_max (``--nmax
   24,28,32``) add the exponential extrapolation; ``--fit-c-e`` fits the three-nucleon
   contact to B(3H) = 8.4818 MeV.
@@ -55,6 +56,11 @@ def register(subparsers) -> None:
     p.add_argument("--nmax", type=int, required=True, help="2n + l <= nmax")
     p.add_argument("--out", required=True, help="output file")
     p.add_argument("--member", type=int, default=0, help="committee member (default 0)")
+    p.add_argument("--lab-emax", type=int, default=None,
+                   help="also write laboratory-frame J-coupled two-body matrix elements "
+                        "(Talmi-Moshinsky) for single-particle orbits 2n + l <= this")
+    p.add_argument("--lab-out", default=None, help="file of the laboratory-frame elements "
+                                                   "(default: OUT with .lab.int appended)")
     p.set_defaults(func=run_export)
 
     p = subparsers.add_parser("triton", help="3H binding energy in the Jacobi NCSM")
@@ -123,6 +129,10 @@ def run_export(args: argparse.Namespace) -> int:
 
     if args.nmax < 0 or args.nmax > 200:
         raise InputError(f"--nmax must be between 0 and 200, got {args.nmax}")
+    if args.lab_emax is not None and not 0 <= 2 * args.lab_emax <= args.nmax:
+        raise InputError(f"--lab-emax must be between 0 and nmax/2 = {args.nmax // 2} "
+                         f"(pairs of orbits need relative states up to 2 emax), got "
+                         f"{args.lab_emax}")
     model = _load(args.model)
     if not 0 <= args.member < len(model.members):
         raise InputError(f"committee member {args.member} does not exist")
@@ -131,6 +141,13 @@ def run_export(args: argparse.Namespace) -> int:
                   meta={"source": args.model or "np_n2lo.nnp (shipped)",
                         "member": args.member, "writer": "nnpot nuclear export"})
     print(f"wrote {args.out} ({len(me)} channels, hw = {args.hw:g} MeV, nmax = {args.nmax})")
+    if args.lab_emax is not None:
+        from nnpot.nuclear.labframe import model_lab_file
+
+        lab_out = args.lab_out or f"{args.out}.lab.int"
+        model_lab_file(model, args.member, args.hw, args.lab_emax, lab_out, nmax=args.nmax,
+                       rel=me)
+        print(f"wrote {lab_out} (laboratory frame, orbits 2n + l <= {args.lab_emax})")
     return 0
 
 
