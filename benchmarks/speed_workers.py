@@ -228,20 +228,34 @@ def _worker_profile(cfg: dict) -> dict:
         for _ in pb._blocks(coef, poly):
             pass
 
-    stages = {"pair vectors r_ij (model's pair_vectors) + backward": pv,
-              "slot layout (padding indices)": lambda: Layout(b.species, b.i, b.j, n, 2),
-              "slot sums forward (radial, moments)": lambda: run_sums(rij, plan.kernel, lay),
-              "slot sums forward + hand-written backward": slot_sums,
-              "G5 contraction of moments, fwd + bwd": g5,
+    pb1 = model.descriptor.pullback(b.species, b.i, b.j, rij)
+    cot1 = torch.rand(1, n, plan.spec.n_features(), dtype=dtype)
+
+    def pv_nograd():
+        with torch.no_grad():
+            pair_vectors(b.positions, b.cell, b.batch, b.i, b.j, b.shifts)
+
+    stages = {  # the E + F path of NNP.compute on a CPU (C kernels when they are built)
+              "E+F path: pair vectors, no gradient (fused C kernel)": pv_nograd,
+              "E+F path: descriptor forward (layout, slot sums, G5) = pullback set-up":
+                  lambda: model.descriptor.pullback(b.species, b.i, b.j, rij),
+              "E+F path: pullback to forces, 1 cotangent (C kernel)":
+                  lambda: pb1.atoms(cot1, virial=False),
               "per-element MLPs 2x25, fwd + bwd": mlp,
               "total: NNP.compute energy + forces": lambda: model.compute(b, forces=True),
+              # the autograd path (training on forces, GPU), stage by stage
+              "autograd path: pair vectors r_ij + backward": pv,
+              "slot layout (padding indices)": lambda: Layout(b.species, b.i, b.j, n, 2),
+              "slot sums forward (radial, moments)": lambda: run_sums(rij, plan.kernel, lay),
+              "autograd path: slot sums forward + hand-written backward": slot_sums,
+              "autograd path: G5 contraction of moments, fwd + bwd": g5,
               "committee 8: pullback set-up (layout, slot sums, G5)":
                   lambda: comm.descriptor.pullback(b.species, b.i, b.j, rij),
               "committee 8: MLPs fwd + bwd, 8 members": mlp8,
-              "committee 8: cotangent coefficients (G5 adjoint)":
+              "committee 8, torch path: cotangent coefficients (G5 adjoint)":
                   lambda: pb._coefficients(cot),
-              "committee 8: coefficients + slot kernel (8 products)": kernel8,
-              "committee 8: pullback to forces (coefficients, kernel, scatter)":
+              "committee 8, torch path: coefficients + slot kernel (8 products)": kernel8,
+              "committee 8: pullback to forces (C kernel)":
                   lambda: pb.atoms(cot, virial=False),
               "total: NNP.compute committee of 8 with member forces":
                   lambda: comm.compute(b, forces=True, member_forces=True)}
