@@ -5,7 +5,7 @@ import ctypes
 import pytest
 import torch
 
-from nnpot.atomistic import ckernels
+from nnpot import ckernels
 
 DOT = """
 #include <stddef.h>

@@ -6,7 +6,8 @@ import pytest
 import torch
 from ase.build import bulk, molecule
 
-from nnpot.atomistic import ckernels, neighbors
+from nnpot import ckernels
+from nnpot.atomistic import neighbors
 from nnpot.atomistic.neighbors import make_batch, pair_vectors
 
 

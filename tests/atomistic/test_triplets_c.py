@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from nnpot.atomistic import ckernels, triplets_c
+from nnpot import ckernels
+from nnpot.atomistic import triplets_c
 from nnpot.atomistic.descriptors import DescriptorSpec
 from nnpot.atomistic.descriptors_triplets import triplet_features, triplet_vjp
 from nnpot.atomistic.model import NNP

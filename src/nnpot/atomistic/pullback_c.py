@@ -11,7 +11,7 @@ products, the tangential projection and the accumulation into position gradients
 W[a, b] = Σ_p r_p,a v_p,b. Only the cotangent-independent Q_d m (cached by the Pullback)
 comes from torch. Results are in cotangent units per Å (virial: cotangent units).
 
-Used on CPU for float32/float64 when :func:`nnpot.atomistic.ckernels.load` builds the
+Used on CPU for float32/float64 when :func:`nnpot.ckernels.load` builds the
 kernel; otherwise (GPU, other dtypes, no compiler, ``NNPOT_NO_CKERNELS=1``) the torch path
 of :mod:`descriptors_vjp` runs (it stays the reference). Triplet-route columns are not
 handled here (the caller adds them). Nothing here is differentiable.
@@ -23,7 +23,7 @@ import ctypes
 
 import torch
 
-from nnpot.atomistic import ckernels
+from nnpot import ckernels
 
 _SUFFIX = {torch.float64: "f64", torch.float32: "f32"}
 _state: dict[str, object] = {}

@@ -23,7 +23,7 @@ import math
 
 import torch
 
-from nnpot.atomistic import ckernels
+from nnpot import ckernels
 
 _SUFFIX = {torch.float64: "f64", torch.float32: "f32"}
 MAX_TABLE = 64  # elements, (η, r_s) groups, (λ, ζ) pairs: fixed-size tables in C

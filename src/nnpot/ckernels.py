@@ -1,7 +1,7 @@
 """Compile-on-first-use C kernels (plain C + OpenMP, loaded with ctypes).
 
 The hot loops that eager PyTorch runs as many small passes over memory (the triplet G4 sums,
-the committee pullback) have hand-written C versions in ``nnpot/atomistic/_csrc/*.c``. They
+the committee pullback) have hand-written C versions in ``nnpot/_csrc/*.c``. They
 are compiled once per machine with the system C compiler (``$CC``, else ``cc``) into a cache
 folder and loaded with :mod:`ctypes`; torch tensors are passed by ``data_ptr()``.
 
