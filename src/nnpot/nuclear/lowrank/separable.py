@@ -190,6 +190,53 @@ def est_lowrank(potential: BlockPotential, k, w,
     return sep
 
 
+_C_STATE: dict = {}
+
+
+def _c_kernel():
+    """The ``separable_onshell`` function of ``_csrc/separable.c`` (ctypes), or None."""
+    if "fn" not in _C_STATE:
+        import ctypes
+
+        from nnpot import ckernels
+
+        lib = ckernels.load("separable")
+        fn = None
+        if lib is not None:
+            fn = lib.separable_onshell
+            fn.restype = ctypes.c_int
+            vp, i64 = ctypes.c_void_p, ctypes.c_int64
+            fn.argtypes = [vp, vp, i64, vp, i64, vp, vp, vp, i64, i64, ctypes.c_double, vp,
+                           ctypes.c_int]
+        _C_STATE["fn"] = fn
+    return _C_STATE["fn"]
+
+
+def _onshell_k_c(sep, p0, g_on, outer):
+    """:func:`separable_onshell_k` by the C kernel ``_csrc/separable.c`` (one pass per energy:
+    propagator, Gs, R x R elimination, K), or None where it does not apply: not on a CPU,
+    not float64, gradients wanted, no compiler / ``NNPOT_NO_CKERNELS``, R > 64 or nL > 2."""
+    from nnpot import ckernels
+
+    ts = (sep.k, sep.w, p0, outer, g_on, sep.lam)
+    if ckernels.disabled() or any(t.device.type != "cpu" or t.dtype != torch.float64
+                                  for t in ts) or (
+            torch.is_grad_enabled() and any(t.requires_grad for t in ts)):
+        return None
+    fn = _c_kernel()
+    if fn is None:
+        return None
+    nl, nb, r = g_on.shape
+    args = [t.detach().contiguous() for t in ts]
+    out = torch.empty(nb, nl, nl, dtype=torch.float64)
+    status = fn(*(a.data_ptr() for a in args[:2]), args[0].numel(), args[2].data_ptr(), nb,
+                args[3].data_ptr(), args[4].data_ptr(), args[5].data_ptr(), r, nl, TWO_MU,
+                out.data_ptr(), torch.get_num_threads())
+    if status == 1:
+        raise InputError("an on-shell momentum coincides with a mesh point; shift the energy")
+    return out if status == 0 else None  # 2: sizes beyond the kernel, 3: singular -> torch
+
+
 def separable_onshell_k(sep: SeparablePotential, p0, g_on: torch.Tensor | None = None
                         ) -> torch.Tensor:
     """On-shell K (B, nL, nL) [MeV fm^3] of a separable potential, closed form (module doc).
@@ -208,6 +255,9 @@ def separable_onshell_k(sep: SeparablePotential, p0, g_on: torch.Tensor | None =
     if outer is None:
         outer = torch.einsum("xjr,xjs->jrs", g_mesh, g_mesh).reshape(n, r * r)
         sep._g_outer = outer
+    fast = _onshell_k_c(sep, p0, g_on, outer)
+    if fast is not None:
+        return fast
     d = _propagator(sep.k, sep.w, p0)  # (B, N + 1)
     # Gs for all energies as one (B, N) @ (N, R^2) product, plus the on-shell term
     gs = (d[:, :n] @ outer).view(-1, r, r) \
