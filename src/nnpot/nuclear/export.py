@@ -118,6 +118,16 @@ def write_ho_file(path: str | os.PathLike, me: dict, hw: float, nmax: int,
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
+def check_format_line(path, line: str, comment: str, fmt: str, version: int) -> None:
+    """Raise MalformedFileError unless ``line`` reads ``<comment> <fmt> <v>`` with an integer
+    v <= ``version`` (the first line of the text files written here)."""
+    first = line.split()
+    if first[:2] != [comment, fmt]:
+        raise MalformedFileError(f"{str(path)!r} is not an {fmt} file")
+    if len(first) < 3 or not first[2].isdigit() or int(first[2]) > version:
+        raise MalformedFileError(f"{str(path)!r} has an unknown {fmt} version")
+
+
 def read_ho_file(path: str | os.PathLike) -> tuple[dict, dict]:
     """Read a file of :func:`write_ho_file`: (me, header); header values as strings."""
     path = Path(path)
@@ -126,11 +136,7 @@ def read_ho_file(path: str | os.PathLike) -> tuple[dict, dict]:
     header: dict[str, str] = {}
     rows = []
     with open(path, encoding="utf-8") as fh:
-        first = fh.readline().split()
-        if first[:2] != ["#", FORMAT]:
-            raise MalformedFileError(f"{str(path)!r} is not an {FORMAT} file")
-        if len(first) < 3 or not first[2].isdigit() or int(first[2]) > VERSION:
-            raise MalformedFileError(f"{str(path)!r} has an unknown {FORMAT} version")
+        check_format_line(path, fh.readline(), "#", FORMAT, VERSION)
         for lineno, line in enumerate(fh, start=2):
             if line.startswith("#"):
                 if " = " in line:

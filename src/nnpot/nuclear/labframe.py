@@ -61,6 +61,7 @@ import numpy as np
 
 from nnpot.errors import InputError, MalformedFileError
 from nnpot.io import atomic_write_text
+from nnpot.nuclear.export import check_format_line
 from nnpot.nuclear.threebody.angmom import hat, wigner_6j, wigner_9j
 from nnpot.nuclear.threebody.brackets import pair_basis, rotation_brackets
 
@@ -297,11 +298,7 @@ def read_lab_file(path: str | os.PathLike) -> tuple[dict, list, dict]:
     orbits: list = []
     tbme: dict = {}
     with open(path, encoding="utf-8") as fh:
-        first = fh.readline().split()
-        if first[:2] != ["!", LAB_FORMAT]:
-            raise MalformedFileError(f"{str(path)!r} is not an {LAB_FORMAT} file")
-        if len(first) < 3 or not first[2].isdigit() or int(first[2]) > LAB_VERSION:
-            raise MalformedFileError(f"{str(path)!r} has an unknown {LAB_FORMAT} version")
+        check_format_line(path, fh.readline(), "!", LAB_FORMAT, LAB_VERSION)
         for lineno, line in enumerate(fh, start=2):
             parts = line.split()
             try:
