@@ -120,6 +120,25 @@ def load(name: str) -> ctypes.CDLL | None:
         return lib
 
 
+_functions: dict[tuple, object] = {}
+
+
+def function(name: str, symbol: str, argtypes: list, restype=ctypes.c_int):
+    """The C function ``symbol`` of kernel library ``name`` with its ctypes signature set
+    (cached), or ``None`` when C kernels are disabled or the library cannot be built."""
+    if disabled():
+        return None
+    key = (name, symbol)
+    if key not in _functions:
+        lib = load(name)
+        fn = None
+        if lib is not None:
+            fn = getattr(lib, symbol)
+            fn.argtypes, fn.restype = argtypes, restype
+        _functions[key] = fn
+    return _functions[key]
+
+
 def ptr(t) -> ctypes.c_void_p:
     """The data pointer of a contiguous CPU tensor, for a ctypes call."""
     if t.device.type != "cpu" or not t.is_contiguous():

@@ -120,10 +120,11 @@ def _pair_vectors_c(positions, cell, batch, i, j, shifts):
             or shifts.dtype != positions.dtype or cell.dtype != positions.dtype
             or any(t.dtype != torch.int64 for t in (batch, i, j))):
         return None
-    lib = ckernels.load("pairs")
-    if lib is None:
+    vp, i64 = ctypes.c_void_p, ctypes.c_int64
+    fn = ckernels.function("pairs", _PAIR_FN[positions.dtype],
+                           [vp] * 6 + [i64, vp, ctypes.c_int], restype=None)
+    if fn is None:
         return None
-    fn = getattr(lib, _PAIR_FN[positions.dtype])
     args = [t.contiguous() for t in (positions, cell, batch, i, j, shifts)]
     out = torch.empty(i.shape[0], 3, dtype=positions.dtype)
     fn(*(ckernels.ptr(t) for t in args), ctypes.c_int64(i.shape[0]), ckernels.ptr(out),

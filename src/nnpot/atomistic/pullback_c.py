@@ -26,20 +26,17 @@ import torch
 from nnpot import ckernels
 
 _SUFFIX = {torch.float64: "f64", torch.float32: "f32"}
-_state: dict[str, object] = {}
 
 
 def library():
     """The compiled ``pullback`` kernel library, or None (then use the torch path)."""
-    if "lib" not in _state:
-        lib = ckernels.load("pullback")
-        if lib is not None:
-            for sfx in _SUFFIX.values():
-                fn = getattr(lib, f"pullback_atoms_{sfx}")
-                fn.restype = ctypes.c_int
-                fn.argtypes = [ctypes.c_void_p, ctypes.c_double] + [ctypes.c_void_p] * 24
-        _state["lib"] = lib
-    return _state["lib"]
+    return ckernels.load("pullback")
+
+
+def _function(dtype):
+    """``pullback_atoms_<f32|f64>`` with its ctypes signature, or None."""
+    return ckernels.function("pullback", f"pullback_atoms_{_SUFFIX[dtype]}",
+                             [ctypes.c_void_p, ctypes.c_double] + [ctypes.c_void_p] * 24)
 
 
 def usable(ref: torch.Tensor) -> bool:
@@ -125,7 +122,7 @@ def _run(pb, cot, virial: bool, per_pair: bool):
     dims = torch.tensor([n, P, K, E, R, C, D, Mt, nl, L, top0, low0, max(len(plan.pairs), 1),
                          cot.shape[2], st["cosine"], torch.get_num_threads(), len(plan.fact),
                          len(plan.spec.angular)], dtype=torch.int64)
-    fn = getattr(library(), f"pullback_atoms_{_SUFFIX[ref.dtype]}")
+    fn = _function(ref.dtype)
     p = ckernels.ptr
 
     def opt(t):

@@ -27,24 +27,13 @@ from nnpot import ckernels
 
 _SUFFIX = {torch.float64: "f64", torch.float32: "f32"}
 MAX_TABLE = 64  # elements, (η, r_s) groups, (λ, ζ) pairs: fixed-size tables in C
-_fns: dict[str, object] = {}
 
 
 def _function(name: str, dtype):
     """The C function ``trip_<name>_<f32|f64>`` with its argtypes, or None."""
-    if ckernels.disabled():
-        return None
-    key = f"trip_{name}_{_SUFFIX[dtype]}"
-    if key not in _fns:
-        lib = ckernels.load("triplets")
-        fn = None
-        if lib is not None:
-            fn = getattr(lib, key)
-            n_ptr = 6 if name == "forward" else 7
-            fn.argtypes = [ctypes.c_void_p] * n_ptr
-            fn.restype = ctypes.c_int
-        _fns[key] = fn
-    return _fns[key]
+    n_ptr = 6 if name == "forward" else 7
+    return ckernels.function("triplets", f"trip_{name}_{_SUFFIX[dtype]}",
+                             [ctypes.c_void_p] * n_ptr)
 
 
 def _params(meta, k: int = 1):

@@ -190,36 +190,24 @@ def est_lowrank(potential: BlockPotential, k, w,
     return sep
 
 
-_C_STATE: dict = {}
-
-
 def _c_kernel():
     """The ``separable_onshell`` function of ``_csrc/separable.c`` (ctypes), or None."""
-    if "fn" not in _C_STATE:
-        import ctypes
+    import ctypes
 
-        from nnpot import ckernels
+    from nnpot import ckernels
 
-        lib = ckernels.load("separable")
-        fn = None
-        if lib is not None:
-            fn = lib.separable_onshell
-            fn.restype = ctypes.c_int
-            vp, i64 = ctypes.c_void_p, ctypes.c_int64
-            fn.argtypes = [vp, vp, i64, vp, i64, vp, vp, vp, i64, i64, ctypes.c_double, vp,
-                           ctypes.c_int]
-        _C_STATE["fn"] = fn
-    return _C_STATE["fn"]
+    vp, i64 = ctypes.c_void_p, ctypes.c_int64
+    return ckernels.function("separable", "separable_onshell",
+                             [vp, vp, i64, vp, i64, vp, vp, vp, i64, i64, ctypes.c_double, vp,
+                              ctypes.c_int])
 
 
 def _onshell_k_c(sep, p0, g_on, outer):
     """:func:`separable_onshell_k` by the C kernel ``_csrc/separable.c`` (one pass per energy:
     propagator, Gs, R x R elimination, K), or None where it does not apply: not on a CPU,
     not float64, gradients wanted, no compiler / ``NNPOT_NO_CKERNELS``, R > 64 or nL > 2."""
-    from nnpot import ckernels
-
     ts = (sep.k, sep.w, p0, outer, g_on, sep.lam)
-    if ckernels.disabled() or any(t.device.type != "cpu" or t.dtype != torch.float64
+    if any(t.device.type != "cpu" or t.dtype != torch.float64
                                   for t in ts) or (
             torch.is_grad_enabled() and any(t.requires_grad for t in ts)):
         return None
