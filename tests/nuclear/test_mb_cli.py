@@ -51,6 +51,20 @@ def test_lowrank_cli_optimised_beats_est(ope_model, capsys):
                                                             abs=1e-6)
 
 
+def test_lowrank_cli_auto_rank(ope_model, capsys):
+    """--rank auto: per channel the smallest rank within the tolerance; the rank below it
+    must miss (so the choice is the smallest), and a bad --rank is one clear error."""
+    assert main(["nuclear", "lowrank", str(ope_model), "--rank", "auto", "--waves", "1S0",
+                 "--method", "est", "--tol", "0.05", "--json"]) == 0
+    r = _json(capsys)["channels"]["1S0"]
+    assert r["met"] and r["max_dphase_deg"] <= 0.05
+    ranks = [t[0] for t in r["tried"]]
+    assert ranks == list(range(1, r["rank"] + 1)) and r["rank"] > 1
+    assert r["tried"][-2][1] > 0.05  # the next smaller rank misses the tolerance
+    assert main(["nuclear", "lowrank", str(ope_model), "--rank", "two"]) == 2
+    assert "--rank must be a positive integer or 'auto'" in capsys.readouterr().err
+
+
 def test_export_cli_round_trip(ope_model, tmp_path, capsys):
     out = tmp_path / "ope.ho"
     assert main(["nuclear", "export", str(ope_model), "--hw", "24", "--nmax", "6",

@@ -34,9 +34,16 @@ def _torch_k(sep, p0, g_on, monkeypatch):
         return separable_onshell_k(sep, p0, g_on)
 
 
+@pytest.mark.parametrize("inverse", [True, False])
 @pytest.mark.parametrize("idx", range(4))
-def test_c_equals_torch(idx, monkeypatch):
+def test_c_equals_torch(idx, inverse, monkeypatch):
+    """Both kernel branches: (Lambda^-1 - Gs) x = g (Lambda well conditioned) and
+    (1 - Lambda Gs) x = Lambda g (forced here by hiding Lambda^-1)."""
     sep = _forms()[idx]
+    if not inverse:
+        monkeypatch.setattr(sep_mod, "_lam_inverse", lambda s: None)
+    else:
+        assert sep_mod._lam_inverse(sep) is not None
     p0 = torch.sqrt(0.5 * tlab_grid(300.0, 60) * TWO_MU)
     g_on = sep.form_factors(p0)
     ref = _torch_k(sep, p0, g_on, monkeypatch)
@@ -44,9 +51,17 @@ def test_c_equals_torch(idx, monkeypatch):
     real = sep_mod._onshell_k_c
     monkeypatch.setattr(sep_mod, "_onshell_k_c", lambda *a: calls.append(1) or real(*a))
     got = separable_onshell_k(sep, p0, g_on)
-    assert calls and real(sep, p0, g_on, sep._g_outer) is not None  # the C path served it
+    assert calls and real(sep, p0, g_on, sep._g_outer_packed) is not None  # the C path served it
     scale = ref.abs().max()
     assert float((got - ref).abs().max() / scale) < 1e-11
+
+
+def test_singular_lambda_has_no_inverse():
+    sep = _forms()[0]
+    sep.lam = sep.lam.clone()
+    sep.lam[-1] = 0.0
+    sep.lam[:, -1] = 0.0  # rank-deficient Lambda: the kernel must not use an inverse
+    assert sep_mod._lam_inverse(sep) is None
 
 
 def test_mesh_point_collision_and_gradients(monkeypatch):
@@ -57,7 +72,7 @@ def test_mesh_point_collision_and_gradients(monkeypatch):
     # gradients wanted: the torch path runs (the C kernel is not differentiable)
     p0 = torch.sqrt(0.5 * tlab_grid(300.0, 10) * TWO_MU)
     g_on = sep.form_factors(p0).detach().requires_grad_(True)
-    assert sep_mod._onshell_k_c(sep, p0, g_on, sep._g_outer) is None
+    assert sep_mod._onshell_k_c(sep, p0, g_on, sep._g_outer_packed) is None
     kk = separable_onshell_k(sep, p0, g_on)
     (grad,) = torch.autograd.grad(kk.sum(), g_on)
     assert torch.isfinite(grad).all()

@@ -39,7 +39,12 @@ def _ints(text: str, what: str) -> list[int]:
 def register(subparsers) -> None:
     p = subparsers.add_parser("lowrank", help="rank-R separable form of every channel")
     _model_arg(p)
-    p.add_argument("--rank", type=int, required=True, help="rank per channel")
+    p.add_argument("--rank", required=True,
+                   help="rank per channel, or 'auto': per channel the smallest rank <= "
+                        "--max-rank within --tol deg (and the deuteron within --bd-tol MeV)")
+    p.add_argument("--tol", type=float, default=0.05, help="deg, for --rank auto (0.05)")
+    p.add_argument("--bd-tol", type=float, default=1e-3, help="MeV, for --rank auto (0.001)")
+    p.add_argument("--max-rank", type=int, default=8, help="for --rank auto (default 8)")
     p.add_argument("--method", default="est", choices=["est", "svd", "weinberg", "opt"],
                    help="est (exact at chosen energies, half off shell too), svd, weinberg, "
                         "or opt (EST optimised on the on-shell phase shifts up to --tlab-max, "
@@ -87,7 +92,7 @@ def _load(path):
 def run_lowrank(args: argparse.Namespace) -> int:
     from nnpot.errors import InputError
     from nnpot.nuclear.channels import get_channel, np_channels
-    from nnpot.nuclear.lowrank import rank_report
+    from nnpot.nuclear.lowrank import rank_report, smallest_rank_report
 
     model = _load(args.model)
     if not 0 <= args.member < len(model.members):
@@ -97,27 +102,44 @@ def run_lowrank(args: argparse.Namespace) -> int:
         list(dict.fromkeys(get_channel(w.strip(), jmax) for w in args.waves.split(",")))
     k, w = model.mesh()
     pot = model.members[args.member]
+    auto = str(args.rank).strip().lower() == "auto"
+    if not auto:
+        try:
+            rank = int(args.rank)
+        except ValueError:
+            raise InputError(f"--rank must be a positive integer or 'auto', got {args.rank!r}"
+                             ) from None
     rows = {}
     for ch in chans:
-        rows[ch.name] = rank_report(lambda a, b, ch=ch: pot(ch, a, b), k, w, args.rank,
-                                    args.method, tlab_max=args.tlab_max,
-                                    deuteron=(ch.name == "3S1-3D1"))
+        v = (lambda a, b, ch=ch: pot(ch, a, b))
+        if auto:
+            rows[ch.name] = smallest_rank_report(v, k, w, args.method, args.tol, args.bd_tol,
+                                                 args.max_rank, tlab_max=args.tlab_max,
+                                                 deuteron=(ch.name == "3S1-3D1"))
+        else:
+            rows[ch.name] = rank_report(v, k, w, rank, args.method, tlab_max=args.tlab_max,
+                                        n_energies=300, deuteron=(ch.name == "3S1-3D1"))
     speed = sum(r["seconds_full_solve"] for r in rows.values()) / max(
         1e-12, sum(r["seconds_separable_solve"] for r in rows.values()))
-    res = {"rank": args.rank, "method": args.method, "tlab_max_mev": args.tlab_max,
+    res = {"rank": "auto" if auto else rank, "method": args.method, "tlab_max_mev": args.tlab_max,
            "channels": rows, "max_dphase_deg": max(r["max_dphase_deg"] for r in rows.values()),
            "speedup_separable_vs_full": speed}
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
-    print(f"rank {args.rank} ({args.method}), phase shifts up to T_lab = {args.tlab_max:g} MeV")
+    what = (f"smallest rank <= {args.max_rank} within {args.tol:g} deg" if auto
+            else f"rank {args.rank}")
+    print(f"{what} ({args.method}), phase shifts up to T_lab = {args.tlab_max:g} MeV "
+          f"(308 energies)")
     for name, r in rows.items():
         extra = ""
         if "e_d_full_mev" in r:
             es = r.get("e_d_separable_mev")
             extra = f"  E_d full {r['e_d_full_mev']:.6f}  separable " + \
                 (f"{es:.6f} MeV" if es is not None else "unbound")
-        print(f"{name:10s} rank {r['rank']:2d}  max |d delta| {r['max_dphase_deg']:.4f} deg{extra}")
+        miss = "  (tolerance not met)" if auto and not r["met"] else ""
+        print(f"{name:10s} rank {r['rank']:2d}  max |d delta| {r['max_dphase_deg']:.4f} deg"
+              f"{extra}{miss}")
     print(f"closed-form separable LS solve {speed:.0f}x faster than the full solve")
     return 0
 

@@ -52,7 +52,7 @@ from nnpot.nuclear.lowrank.full import (
                                         solve_refined,
 )
 from nnpot.nuclear.lowrank.optimised import check_grid, grow, optimised_lowrank
-from nnpot.nuclear.lowrank.report import est_greedy, est_states, rank_report
+from nnpot.nuclear.lowrank.report import est_greedy, est_states, rank_report, smallest_rank_report
 from nnpot.nuclear.lowrank.separable import (
                                         SeparablePotential,
                                         est_lowrank,
@@ -71,4 +71,4 @@ __all__ = ["BlockPotential", "SeparablePotential", "svd_lowrank", "weinberg_lowr
            "max_phase_deviation", "solve_refined", "augmented_system",
            "solve_augmented", "rank_report", "est_states", "est_greedy",
            "TWO_MU", "weinberg_states", "optimised_lowrank", "check_grid",
-           "grow"]
+           "grow", "smallest_rank_report"]

@@ -51,6 +51,13 @@ def augmented_system(potential: BlockPotential, k, w, p0):
 
     A (B, M, M), rhs = V[:, :, on] (B, M, nL), M = nL (N + 1); K_on = solve(A, rhs)[on].
     """
+    v, on = augmented_potential(potential, k, w, p0)
+    return assemble_augmented(v, k, w, p0), v[:, :, on], on
+
+
+def augmented_potential(potential: BlockPotential, k, w, p0):
+    """(V, on): V (B, M, M) [MeV fm^3] on the grid (k_1..k_N, p0) of each energy, partial
+    waves in blocks of N + 1, and the on-shell indices ``on`` (one per partial wave)."""
     k, w = _mesh(k, w)
     p0 = _as64(p0, k).reshape(-1)
     n = k.numel()
@@ -62,10 +69,18 @@ def augmented_system(potential: BlockPotential, k, w, p0):
                      (n + torch.arange(p0.numel()))[:, None]], dim=1)  # (B, N+1)
     v = vq[:, :, idx[:, :, None], idx[:, None, :]]  # (nL, nL, B, N+1, N+1)
     v = v.permute(2, 0, 3, 1, 4).reshape(p0.numel(), nl * (n + 1), nl * (n + 1))
+    return v, [(i + 1) * (n + 1) - 1 for i in range(nl)]
+
+
+def assemble_augmented(v: torch.Tensor, k, w, p0) -> torch.Tensor:
+    """A = 1 - V D (B, M, M) from :func:`augmented_potential`'s V: the propagator D on the
+    mesh and the on-shell point of each energy (the LS work that depends on the energy)."""
+    k, w = _mesh(k, w)
+    p0 = _as64(p0, k).reshape(-1)
+    nl = v.shape[-1] // (k.numel() + 1)
     d = _propagator(k, w, p0).repeat(1, nl)  # (B, nL (N+1))
     eye = torch.eye(v.shape[-1], dtype=v.dtype, device=v.device)
-    on = [(i + 1) * (n + 1) - 1 for i in range(nl)]
-    return eye - v * d[:, None, :], v[:, :, on], on
+    return eye - v * d[:, None, :]
 
 
 def solve_augmented(a: torch.Tensor, rhs: torch.Tensor, on, precision: str = "float64"

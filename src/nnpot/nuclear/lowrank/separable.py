@@ -198,15 +198,30 @@ def _c_kernel():
 
     vp, i64 = ctypes.c_void_p, ctypes.c_int64
     return ckernels.function("separable", "separable_onshell",
-                             [vp, vp, i64, vp, i64, vp, vp, vp, i64, i64, ctypes.c_double, vp,
-                              ctypes.c_int])
+                             [vp, vp, i64, vp, i64, vp, vp, vp, vp, i64, i64, ctypes.c_double,
+                              vp, ctypes.c_int])
 
 
-def _onshell_k_c(sep, p0, g_on, outer):
+def _lam_inverse(sep) -> torch.Tensor | None:
+    """Lambda^-1 (cached on ``sep``) when Lambda is well conditioned (cond < 1e8), else None:
+    then the kernel solves (Lambda^-1 - Gs) x = g_on and skips the R^3 product Lambda Gs."""
+    cached = getattr(sep, "_lam_inv", False)
+    if cached is not False and getattr(sep, "_lam_inv_of", None) is sep.lam:
+        return cached
+    lam = sep.lam.detach()
+    inv = None
+    if torch.isfinite(lam).all() and float(torch.linalg.cond(lam)) < 1e8:
+        inv = torch.linalg.inv(lam).contiguous()
+        inv = 0.5 * (inv + inv.T).contiguous()  # Lambda is symmetric
+    sep._lam_inv, sep._lam_inv_of = inv, sep.lam
+    return inv
+
+
+def _onshell_k_c(sep, p0, g_on, packed):
     """:func:`separable_onshell_k` by the C kernel ``_csrc/separable.c`` (one pass per energy:
     propagator, Gs, R x R elimination, K), or None where it does not apply: not on a CPU,
     not float64, gradients wanted, no compiler / ``NNPOT_NO_CKERNELS``, R > 64 or nL > 2."""
-    ts = (sep.k, sep.w, p0, outer, g_on, sep.lam)
+    ts = (sep.k, sep.w, p0, packed, g_on, sep.lam)
     if any(t.device.type != "cpu" or t.dtype != torch.float64
                                   for t in ts) or (
             torch.is_grad_enabled() and any(t.requires_grad for t in ts)):
@@ -216,9 +231,11 @@ def _onshell_k_c(sep, p0, g_on, outer):
         return None
     nl, nb, r = g_on.shape
     args = [t.detach().contiguous() for t in ts]
+    laminv = _lam_inverse(sep)
     out = torch.empty(nb, nl, nl, dtype=torch.float64)
     status = fn(*(a.data_ptr() for a in args[:2]), args[0].numel(), args[2].data_ptr(), nb,
-                args[3].data_ptr(), args[4].data_ptr(), args[5].data_ptr(), r, nl, TWO_MU,
+                args[3].data_ptr(), args[4].data_ptr(), args[5].data_ptr(),
+                None if laminv is None else laminv.data_ptr(), r, nl, TWO_MU,
                 out.data_ptr(), torch.get_num_threads())
     if status == 1:
         raise InputError("an on-shell momentum coincides with a mesh point; shift the energy")
@@ -239,13 +256,18 @@ def separable_onshell_k(sep: SeparablePotential, p0, g_on: torch.Tensor | None =
         g_mesh = sep.form_factors(sep.k)
         sep._g_mesh = g_mesh
     n, r = sep.k.numel(), sep.rank
+    packed = getattr(sep, "_g_outer_packed", None)  # (R(R+1)/2, N): O_j[u, v], u <= v
+    if packed is None:
+        iu = torch.triu_indices(r, r)
+        packed = torch.einsum("xju,xjv->uvj", g_mesh, g_mesh)[iu[0], iu[1]].contiguous()
+        sep._g_outer_packed = packed
+    fast = _onshell_k_c(sep, p0, g_on, packed)
+    if fast is not None:
+        return fast
     outer = getattr(sep, "_g_outer", None)  # (N, R^2): sum_L g_a^L(k_j) g_b^L(k_j)
     if outer is None:
         outer = torch.einsum("xjr,xjs->jrs", g_mesh, g_mesh).reshape(n, r * r)
         sep._g_outer = outer
-    fast = _onshell_k_c(sep, p0, g_on, outer)
-    if fast is not None:
-        return fast
     d = _propagator(sep.k, sep.w, p0)  # (B, N + 1)
     # Gs for all energies as one (B, N) @ (N, R^2) product, plus the on-shell term
     gs = (d[:, :n] @ outer).view(-1, r, r) \
