@@ -3,7 +3,9 @@
 Copper (ASE EMT): a balanced pool of short Langevin runs per condition
 (:func:`copper_pool`) and a skewed MD-campaign pool (:func:`copper_pool_skewed`); the
 test set is the shipped cu_emt data. Water (GFN2-xTB): short trajectories of small
-clusters (:func:`water_pool`) and a skewed campaign pool (:func:`water_pool_skewed`).
+clusters (:func:`water_pool`), a skewed pool dominated by one 6-molecule cluster run
+(:func:`water_pool_skewed`) and a campaign pool dominated by one water-dimer run
+(:func:`water_pool_campaign`). :data:`POOL_SETTINGS` says which system has which pools;
 :func:`pool_and_test` samples and labels a pool with the oracle (in a worker process of
 the benchmark). Units: Å, eV, K, s.
 """
@@ -13,6 +15,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
+# pool settings of each system (the test set is the same for all of a system's settings)
+POOL_SETTINGS = {"copper_emt": ("balanced", "skewed"),
+                 "water_xtb": ("balanced", "skewed", "campaign")}
 
 
 def _md_frames(atoms, calc, temperature: float, rng, equil: int, n: int, stride: int,
@@ -163,6 +169,52 @@ def water_pool_skewed(seed: int = 14, main: int = 320, burst: int = 8, stride: i
     return pool
 
 
+def water_pool_campaign(seed: int = 15, main: int = 384, burst: int = 8, stride: int = 10):
+    """A campaign that starts from the water dimer: one long dimer run, bursts of the rest.
+
+    ``main`` frames (80 %) of one trajectory of the water dimer at 300 K, ``stride`` fs apart
+    (10 fs: 3.84 ps): every atom there has at most one hydrogen-bond partner, so the run is
+    narrow in *local* environments (4 Å), as copper's 300 K bulk run is against surfaces and
+    vacancies. ``burst`` consecutive frames, also 10 fs apart, of each of 12 other
+    conditions (20 %): clusters of 4, 6, 8, 10 and 12 molecules at 250 and 450 K (double
+    donors/acceptors, 3-4 coordinated molecules) and the monomer at 300 and 600 K. Sampled
+    as :func:`water_pool_skewed` (flexible force field, 1 fs steps, 0.5 ps equilibration),
+    unlabelled; frames whose O-O graph is not connected (3.6 Å) are dropped, which removes
+    the dimer's excursions to a stretched, non-bonded contact (with the defaults 121 of its
+    384 frames, and the 4-molecule burst at 450 K: 351 frames, 75 % dimer).
+    """
+    from nnpot.data.water_xtb.make import xtb_monomer_parameters
+
+    intra = xtb_monomer_parameters()
+    rng = np.random.default_rng(seed)
+    runs = ([(2, 300.0, main)] + [(n, t, burst) for n in (4, 6, 8, 10, 12)
+                                  for t in (250.0, 450.0)]
+            + [(1, t, burst) for t in (300.0, 600.0)])
+    pool = []
+    for n, temp, frames in runs:
+        got = _cluster_frames(n, temp, frames, stride, intra, rng)
+        for a in got:
+            a.info["config_type"] = {1: "monomer", 2: "dimer"}.get(n, f"cluster_{n}")
+        pool += got
+    return pool
+
+
+def raw_pool(system: str, pool_setting: str, quick: bool) -> list:
+    """The unlabelled pool of one setting (``quick``: about half of it)."""
+    if pool_setting not in POOL_SETTINGS.get(system, ()):
+        raise ValueError(f"system {system!r} has no pool {pool_setting!r} "
+                         f"(pools: {POOL_SETTINGS.get(system)})")
+    if system == "copper_emt":
+        if pool_setting == "skewed":
+            return copper_pool_skewed(main=240 if quick else 480, burst=4 if quick else 8)
+        return copper_pool(frames=20 if quick else 40)
+    if pool_setting == "skewed":
+        return water_pool_skewed(main=160 if quick else 320, burst=4 if quick else 8)
+    if pool_setting == "campaign":
+        return water_pool_campaign(main=192 if quick else 384, burst=4 if quick else 8)
+    return water_pool(trajectories=16 if quick else 32)
+
+
 def water_test(quick: bool):
     """The shipped set's clusters and monomers, else independent clusters labelled here."""
     import ase.io
@@ -212,18 +264,11 @@ def pool_and_test(system: str, quick: bool, pool_setting: str = "balanced") -> d
     from nnpot.active import EMTOracle, XTBOracle
 
     t0 = time.perf_counter()
+    raw = raw_pool(system, pool_setting, quick)
     if system == "copper_emt":
-        if pool_setting == "skewed":
-            raw = copper_pool_skewed(main=240 if quick else 480, burst=4 if quick else 8)
-        else:
-            raw = copper_pool(frames=20 if quick else 40)
         oracle = EMTOracle()
         test, source = copper_test(quick), "shipped cu_emt (bulk_md, vacancy, surfaces)"
     else:
-        if pool_setting == "skewed":
-            raw = water_pool_skewed(main=160 if quick else 320, burst=4 if quick else 8)
-        else:
-            raw = water_pool(trajectories=16 if quick else 32)
         oracle = XTBOracle()
         test, source = water_test(quick)
     t1 = time.perf_counter()

@@ -27,7 +27,8 @@ curve, and ``fraction_of_random_labels`` = that / random's label count. The goal
 Per seed also ``paired_fraction``: labels to reach the final error of random's run with the
 same seed (same initial frames), over random's label count.
 
-Pool settings (the test set is the same for both):
+Pool settings (the test set is the same for all of a system's settings;
+``active_pools.POOL_SETTINGS`` says which system has which):
 
 - ``balanced`` — every (system, temperature) trajectory contributes the same number of
   frames: the best case for random sampling, since the pool then looks like the test set.
@@ -37,6 +38,11 @@ Pool settings (the test set is the same for both):
   consecutive frames from each other condition (copper: hotter / defect / surface,
   :func:`active_pools.copper_pool_skewed`; water: 2–12 molecules at 250 and 450 K,
   :func:`active_pools.water_pool_skewed`).
+- ``campaign`` (water only) — the same shape, but the long run is the smallest H-bonded
+  system, the water dimer at 300 K (75 % after dropping its unbound frames; narrow in
+  *local* environments: one H-bond per atom at most), and the bursts of 8 frames hold
+  4–12-molecule clusters at 250 and 450 K and the monomer at 300 and 600 K
+  (:func:`active_pools.water_pool_campaign`).
 
 Systems:
 
@@ -57,7 +63,8 @@ Results and their discussion: ``benchmarks/README_active.md``.
 
 Run: ``python benchmarks/bench_active.py [--quick]`` (or through ``benchmarks/run.py``).
 Writes ``active.json``, ``active_<setting>.json`` and ``active_<setting>.png`` to the output
-folder (setting ``copper_emt``, ``water_xtb``: balanced pools; ``*_skewed``);
+folder (setting ``copper_emt``, ``water_xtb``: balanced pools; ``*_skewed``,
+``water_xtb_campaign``);
 ``--reuse`` keeps curves of an earlier run on the same pool and runs only missing ones.
 Units: force RMSE in meV/Å, energy RMSE in meV/atom, times in s.
 """
@@ -80,11 +87,11 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # active_pools.py sits next to this file
-from active_pools import pool_composition  # noqa: E402
+from active_pools import POOL_SETTINGS, pool_composition  # noqa: E402
 
 RESULTS = HERE / "results"
 METHODS = ("random", "disagreement", "d_optimal", "d_optimal_atoms", "hybrid")
-POOLS = ("balanced", "skewed")
+POOLS = ("balanced", "skewed", "campaign")  # which system has which: POOL_SETTINGS
 
 # n_radial = 8: the automatic grid every recorded curve was made with (the [model] default
 # became 24 at 23:03 on 2026-11-25; pinned so that runs stay comparable and --reuse valid)
@@ -102,11 +109,11 @@ FULL = {"seeds": (0, 1, 2), "iterations": 7, "systems": ("copper_emt", "water_xt
 QUICK = {"seeds": (0, 1), "iterations": 4, "systems": ("copper_emt", "water_xtb"),
          "pools": POOLS, "methods": METHODS}
 WORKERS = 2
-SKEWED = {"copper_emt", "water_xtb"}  # systems with a skewed (MD-campaign) pool
 
 
 def setting_name(system: str, pool: str) -> str:
-    """``copper_emt`` (balanced pool, the original benchmark) or ``copper_emt_skewed``."""
+    """``copper_emt`` (balanced pool, the original benchmark), ``copper_emt_skewed``,
+    ``water_xtb_campaign``, ..."""
     return system if pool == "balanced" else f"{system}_{pool}"
 
 
@@ -260,7 +267,10 @@ def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
     plan.update({k: tuple(v) for k, v in (("systems", systems), ("seeds", seeds),
                                           ("pools", pools), ("methods", methods)) if v})
     settings = [(system, pool) for system in plan["systems"] for pool in plan["pools"]
-                if pool == "balanced" or system in SKEWED]
+                if pool in POOL_SETTINGS[system]]
+    if not settings:
+        raise ValueError(f"no setting: pools {plan['pools']} of systems {plan['systems']} "
+                         f"(pools per system: {POOL_SETTINGS})")
     t0, c0 = time.perf_counter(), time.process_time()
     if str(HERE) not in sys.path:
         sys.path.insert(0, str(HERE))
@@ -343,7 +353,8 @@ if __name__ == "__main__":
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--systems", nargs="*", choices=tuple(SYSTEMS), help="default: all")
     ap.add_argument("--seeds", nargs="*", type=int, help="default: 0 1 2 (quick: 0 1)")
-    ap.add_argument("--pools", nargs="*", choices=POOLS, help="default: both")
+    ap.add_argument("--pools", nargs="*", choices=POOLS,
+                    help="default: every pool of each system (campaign: water only)")
     ap.add_argument("--methods", nargs="*", choices=METHODS, help="default: all")
     ap.add_argument("--workers", type=int, default=WORKERS)
     ap.add_argument("--reuse", action="store_true",
