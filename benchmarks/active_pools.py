@@ -255,6 +255,7 @@ def label_pool(oracle, pool):
         if rec.stress is not None:
             a.info["REF_stress"] = rec.stress
         a.info["structure_hash"] = structure_hash(a)
+        a.info["oracle_s"] = float(rec.wall_time)  # cost accounting in bench_active
         out.append(a)
     return out, times
 

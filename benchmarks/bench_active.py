@@ -138,7 +138,7 @@ def learning_curve(system: str, method: str, seed: int, iterations: int, pool, t
     rng = np.random.default_rng([seed, 7])
     chosen = [int(i) for i in rng.choice(len(pool), size=s["initial"], replace=False)]
     out = {"system": system, "pool": pool_setting, "method": method, "seed": seed,
-           "labels": [],
+           "labels": [], "atoms": [], "oracle_s": [],
            "forces_rmse_mev_ang": [], "energy_rmse_mev_atom": [],
            "valid_forces_rmse_mev_ang": [], "select_s": 0.0}
     warm = None
@@ -149,6 +149,9 @@ def learning_curve(system: str, method: str, seed: int, iterations: int, pool, t
                                   model_path, warm_from=warm, test=test)
             warm = model_path
             out["labels"].append(len(chosen))
+            out["atoms"].append(int(sum(len(pool[i]) for i in chosen)))
+            out["oracle_s"].append(float(sum(pool[i].info.get("oracle_s", np.nan)
+                                             for i in chosen)))
             out["forces_rmse_mev_ang"].append(res.metrics["test"]["forces_rmse_mev_ang"])
             out["energy_rmse_mev_atom"].append(res.metrics["test"]["energy_rmse_mev_atom"])
             out["valid_forces_rmse_mev_ang"].append(
@@ -193,6 +196,32 @@ def _paired(c: dict, rand: list[dict], budget: int) -> float | None:
     return None if hit is None else round(hit / budget, 2)
 
 
+def _paired_cost(c: dict, rand: list[dict], key: str) -> float | None:
+    """As :func:`_paired`, but counting the cumulative ``key`` ("atoms" labelled, or
+    "oracle_s" of oracle wall time) instead of structures: the cost at the crossing
+    (interpolated between the measured points) over random's total cost with that seed."""
+    same = [r for r in rand if r["seed"] == c["seed"]]
+    if not same or key not in c or key not in same[0]:
+        return None
+    hit = labels_to_reach(c["labels"], c["forces_rmse_mev_ang"],
+                          same[0]["forces_rmse_mev_ang"][-1] * (1 + 1e-12))
+    total = same[0][key][-1]
+    if hit is None or not np.isfinite(total) or total <= 0:
+        return None
+    return round(float(np.interp(hit, c["labels"], c[key])) / total, 2)
+
+
+def _median_cost(mine: list[dict], rand: list[dict], key: str) -> float | str | None:
+    """Median over seeds of :func:`_paired_cost`, a run that never gets there counting as
+    +inf (">1" when that makes the median infinite); None if any curve lacks ``key``
+    (results made before the cost was recorded)."""
+    if not all(key in c for c in mine + rand):
+        return None
+    vals = [_paired_cost(c, rand, key) for c in mine]
+    med = float(np.median([np.inf if v is None else v for v in vals]))
+    return ">1" if not np.isfinite(med) else round(med, 2)
+
+
 def summarise(system: str, curves: list[dict]) -> tuple[list[dict], float, dict]:
     """Rows (method, seed, labels, final errors, labels to reach random's final error).
 
@@ -218,7 +247,9 @@ def summarise(system: str, curves: list[dict]) -> tuple[list[dict], float, dict]
                          "test_E_rmse_meV_atom": round(c["energy_rmse_mev_atom"][-1], 2),
                          "labels_to_random_final": (round(hit, 1) if hit is not None
                                                     else f">{c['labels'][-1]}"),
-                         "paired_fraction": _paired(c, rand, budget)})
+                         "paired_fraction": _paired(c, rand, budget),
+                         "paired_fraction_atoms": _paired_cost(c, rand, "atoms"),
+                         "paired_fraction_oracle_s": _paired_cost(c, rand, "oracle_s")})
         mean = np.exp(np.mean([np.log(c["forces_rmse_mev_ang"]) for c in mine], axis=0))
         hit = labels_to_reach(mine[0]["labels"], list(mean), target * (1 + 1e-12))
         fractions[method] = None if hit is None else round(hit / budget, 3)
@@ -231,7 +262,9 @@ def summarise(system: str, curves: list[dict]) -> tuple[list[dict], float, dict]
                      "labels_to_random_final": (round(hit, 1) if hit is not None
                                                 else f">{mine[0]['labels'][-1]}"),
                      "fraction_of_random_labels": (None if hit is None
-                                                   else round(hit / budget, 2))})
+                                                   else round(hit / budget, 2)),
+                     **{f"median_paired_fraction_{k}": _median_cost(mine, rand, k)
+                        for k in ("atoms", "oracle_s")}})
     return rows, target, fractions
 
 
