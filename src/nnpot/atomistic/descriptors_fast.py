@@ -9,7 +9,8 @@ G2 and G5 with integer ζ ≤ MAX_FACTORISED_ZETA take the factorised route: wit
 
 so G5 costs O(neighbours) per atom. The j = k terms (A = B only) equal (1+λ)^ζ Σ_j g(r_ij)²
 and are subtracted; halving gives the j<k sum. The slot sums (radial values, Σg², moments)
-come from :mod:`descriptors_moments` (hand-written, chunked backward); the per-centre
+come from :mod:`descriptors_moments` (hand-written, chunked backward; without a graph on a
+CPU from the C kernel of :mod:`forward_c`); the per-centre
 contractions here are plain autograd ops. G4 and other G5 use explicit triplets
 (:mod:`descriptors_triplets`).
 """
@@ -20,7 +21,7 @@ import math
 
 import torch
 
-from nnpot.atomistic.descriptors_moments import Layout, MomentTables, SlotKernel, SlotSums
+from nnpot.atomistic.descriptors_moments import Layout, MomentTables, SlotKernel, SlotSums, run_sums
 from nnpot.atomistic.descriptors_triplets import triplet_features
 
 MAX_FACTORISED_ZETA = 8  # (ζ+1)² moments per slot and channel; triplets beyond
@@ -85,8 +86,11 @@ class FastPlan:
     def __call__(self, species, i, j, rij):
         spec = self.spec
         n, E = species.shape[0], self.n_el
-        layout = Layout(species, i, j, n, E)
-        rad, dsq, mom = SlotSums.apply(rij, self.kernel, layout)
+        layout = Layout(species, i, j, n, E)  # padded slots built only if torch needs them
+        if torch.is_grad_enabled() and rij.requires_grad:
+            rad, dsq, mom = SlotSums.apply(rij, self.kernel, layout)
+        else:  # no graph: run_sums takes the C kernel (forward_c) where it applies
+            rad, dsq, mom = run_sums(rij, self.kernel, layout)
         g2 = rad.reshape(n, E * len(spec.radial))
         if not spec.angular:
             return g2

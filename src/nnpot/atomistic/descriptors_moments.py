@@ -12,7 +12,8 @@ distance r_c, where f_c and so every weight is exactly zero. Per-slot arrays are
 major ([channels, slots]); slot sums are reductions and batched matrix products. The
 backward recomputes slot quantities chunk by chunk, so memory stays O(pairs +
 atoms·moments); it is built from differentiable torch ops, so double backward (training on
-forces) is exact.
+forces) is exact. Without a graph on a CPU, :func:`run_sums` takes the C kernel of
+:mod:`forward_c` instead (no padded layout at all: :class:`Layout` builds its chunks lazily).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from __future__ import annotations
 import math
 
 import torch
+
+from nnpot.atomistic import forward_c
 
 CHUNK_SLOTS = 1 << 14  # padded slots per chunk on a CPU (working set stays in L2/L3 cache)
 CHUNK_SLOTS_GPU = 1 << 22  # on a GPU: few large chunks (every op of a chunk is a launch)
@@ -128,13 +131,25 @@ class Layout:
     """
 
     def __init__(self, species, i, j, n: int, n_el: int):
+        self.species, self.i, self.j = species, i, j
         self.n, self.n_el, self.P = n, n_el, i.shape[0]
+        self._chunks = None
+
+    @property
+    def chunks(self):
+        """Built on first use (the C slot sums of :mod:`forward_c` never need it)."""
+        if self._chunks is None:
+            self._chunks = self._build(self.species, self.i, self.j, self.n, self.n_el)
+        return self._chunks
+
+    @staticmethod
+    def _build(species, i, j, n: int, n_el: int):
         dev = i.device
         counts = torch.bincount(i, minlength=n)
         kmax = int(counts.max()) if n else 0
         per = max(1, chunk_slots(dev) // max(kmax + n_el, 1))
         ends = torch.cumsum(counts, 0).tolist()
-        self.chunks = []
+        chunks = []
         # everything per chunk, so the work stays in cache however long the pair list
         for c0 in range(0, n, per):
             c1 = min(n, c0 + per)
@@ -159,7 +174,8 @@ class Layout:
             # inverse map: slot -> pair (p - p0), pads -> p1 - p0 (the "far" row)
             inv = torch.full((B * sum(K),), p1 - p0, dtype=torch.long, device=dev)
             inv[slot] = torch.arange(p1 - p0, device=dev)
-            self.chunks.append((c0, c1, p0, p1, slot, K, inv))
+            chunks.append((c0, c1, p0, p1, slot, K, inv))
+        return chunks
 
     @staticmethod
     def blocks(B: int, K):
@@ -180,6 +196,7 @@ class SlotKernel:
 
     def __init__(self, rc: float, kind: str, radial, chans, tables: MomentTables | None):
         self.rc, self.kind = rc, kind
+        self.radial, self.chans = tuple(radial), tuple(chans)  # (η [1/Å²], s [Å]) each
         self.n_rad, self.n_chan = len(radial), len(chans)
         self.tables = tables
         f64 = dict(dtype=torch.float64)
@@ -299,7 +316,7 @@ class SlotSums(torch.autograd.Function):
     def forward(ctx, rij, kernel, layout):
         ctx.kernel, ctx.layout = kernel, layout
         ctx.save_for_backward(rij)
-        return run_sums(rij, kernel, layout)
+        return run_sums_torch(rij, kernel, layout)
 
     @staticmethod
     def backward(ctx, d_rad, d_dsq, d_mom):
@@ -334,7 +351,18 @@ def _gather(rij, p0, p1, inv, far):
 
 
 def run_sums(rij, kernel, layout):
-    """The forward of :class:`SlotSums` (also usable without autograd)."""
+    """The slot sums without a graph: the C kernel of :mod:`forward_c` where it applies
+    (CPU, float32/64, no gradient wanted), else :func:`run_sums_torch`."""
+    if forward_c.wanted(rij):
+        out = forward_c.slot_sums(rij, kernel, layout.species, layout.i, layout.j,
+                                  layout.n, layout.n_el)
+        if out is not None:
+            return out
+    return run_sums_torch(rij, kernel, layout)
+
+
+def run_sums_torch(rij, kernel, layout):
+    """The forward of :class:`SlotSums` in torch (the reference of the C kernel)."""
     rad, dsq, mom = [], [], []
     for c0, c1, _p0, _p1, _slot, K, inv in layout.chunks:
         B = c1 - c0

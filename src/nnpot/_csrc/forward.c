@@ -1,0 +1,385 @@
+/* Slot sums of the factorised symmetry functions, per centre (the forward of
+ * nnpot.atomistic.descriptors_moments, C side of nnpot.atomistic.forward_c).
+ *
+ * For every centre i (parallel over centres, OpenMP) and neighbour element E, over the pairs
+ * p of i (r = |r_p| < r_c, rhat = r_p / r) of element E:
+ *     rad[i, E, r]    = sum_p exp(-eta_r (r - s_r)^2) f_c(r)
+ *     dsq[i, E, c]    = sum_p g_c(r)^2,   g_c = exp(-eta_c (r - s_c)^2) f_c(r)
+ *     mom[i, E, c, m] = sum_p g_c(r) rhat^m   (m: monomials of degrees L-1 and L, in the
+ *                                              order of MomentTables.monomials)
+ * The centre's pairs come straight from the centre-sorted pair list (i, j): its range is
+ * found by binary search in i, the neighbour element is species[j]. They are bucketed by
+ * element and taken BW at a time (one SIMD vector); sums are kept lane-wise and reduced once
+ * per (centre, element). Sums accumulate in the input precision. Pairs at r >= r_c add
+ * nothing (f_c = 0 there, like the torch path's pads).
+ *
+ * The file includes itself twice: once for double (suffix _f64), once for float (_f32).
+ */
+#ifndef FW_BODY
+#define FW_BODY
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=fast") /* -std=c11 turns FMA contraction off */
+#elif defined(__clang__)
+#pragma clang fp contract(fast)
+#endif
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define FW_PI 3.14159265358979323846
+
+/* exp for x in [-60, 0] (callers clamp): 2^k e^f, |f| <= ln2/2, Taylor to x^13 (double,
+ * below 1e-16 relative) or x^7 (float, below 1e-8); no libm call, so loops vectorise. */
+static inline double fw_exp_f64(double x) {
+    const double shift = 0x1.8p52;
+    double t = x * 1.4426950408889634 + shift;
+    double kd = t - shift;
+    int64_t bits;
+    memcpy(&bits, &t, 8);
+    double f = x - kd * 0.6931471803691238;
+    f -= kd * 1.9082149292705877e-10;
+    double p = 1.0 / 6227020800.0;
+    p = p * f + 1.0 / 479001600.0;
+    p = p * f + 1.0 / 39916800.0;
+    p = p * f + 1.0 / 3628800.0;
+    p = p * f + 1.0 / 362880.0;
+    p = p * f + 1.0 / 40320.0;
+    p = p * f + 1.0 / 5040.0;
+    p = p * f + 1.0 / 720.0;
+    p = p * f + 1.0 / 120.0;
+    p = p * f + 1.0 / 24.0;
+    p = p * f + 1.0 / 6.0;
+    p = p * f + 0.5;
+    p = p * f + 1.0;
+    p = p * f + 1.0;
+    int64_t sb = (int64_t)((uint64_t)(bits + 1023) << 52);
+    double s;
+    memcpy(&s, &sb, 8);
+    return p * s;
+}
+
+static inline float fw_exp_f32(float x) {
+    const float shift = 0x1.8p23f;
+    float t = x * 1.44269504f + shift;
+    float kd = t - shift;
+    int32_t bits;
+    memcpy(&bits, &t, 4);
+    float f = x - kd * 0.693145752f;
+    f -= kd * 1.42860677e-06f;
+    float p = 1.0f / 5040.0f;
+    p = p * f + 1.0f / 720.0f;
+    p = p * f + 1.0f / 120.0f;
+    p = p * f + 1.0f / 24.0f;
+    p = p * f + 1.0f / 6.0f;
+    p = p * f + 0.5f;
+    p = p * f + 1.0f;
+    p = p * f + 1.0f;
+    int32_t sb = (int32_t)((uint32_t)(bits + 127) << 23);
+    float s;
+    memcpy(&s, &sb, 4);
+    return p * s;
+}
+
+/* cos(pi t) for t in [0, 1]: with z = pi (t - 1/2), |z| <= pi/2, it is -sin z (Taylor to
+ * z^21: below 1e-17); no libm call, so it vectorises. */
+static inline double fw_cospi(double t) {
+    const double z = FW_PI * (t - 0.5), z2 = z * z;
+    double ps = -1.0 / 51090942171709440000.0;
+    ps = ps * z2 + 1.0 / 121645100408832000.0;
+    ps = ps * z2 + -1.0 / 355687428096000.0;
+    ps = ps * z2 + 1.0 / 1307674368000.0;
+    ps = ps * z2 + -1.0 / 6227020800.0;
+    ps = ps * z2 + 1.0 / 39916800.0;
+    ps = ps * z2 + -1.0 / 362880.0;
+    ps = ps * z2 + 1.0 / 5040.0;
+    ps = ps * z2 + -1.0 / 120.0;
+    ps = ps * z2 + 1.0 / 6.0;
+    ps = ps * z2 - 1;  /* -(sin z)/z */
+    return ps * z;
+}
+
+static inline float fw_cospi_f32(float t) {  /* the same to z^11 (below 1e-9) */
+    const float z = (float)FW_PI * (t - 0.5f), z2 = z * z;
+    float ps = -1.0f / 39916800.0f;
+    ps = ps * z2 + 1.0f / 362880.0f;
+    ps = ps * z2 + -1.0f / 5040.0f;
+    ps = ps * z2 + 1.0f / 120.0f;
+    ps = ps * z2 + -1.0f / 6.0f;
+    ps = ps * z2 + 1.0f;
+    return -ps * z;
+}
+
+static int fw_threads(long want) {
+#ifdef _OPENMP
+    return want > 0 ? (int)want : omp_get_max_threads();
+#else
+    (void)want;
+    return 1;
+#endif
+}
+
+/* first index p in [0, P) with ci[p] >= c (P when none); ci sorted */
+static int64_t fw_lower_bound(const int64_t *ci, int64_t P, int64_t c) {
+    int64_t lo = 0, hi = P;
+    while (lo < hi) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        if (ci[mid] < c)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+#define REAL double
+#define FN(name) name##_f64
+#define EXPR fw_exp_f64
+#define COSPI fw_cospi
+#define BW 8 /* pairs per block: one 512-bit vector */
+#include "forward.c" /* this file, second pass */
+#undef REAL
+#undef FN
+#undef EXPR
+#undef COSPI
+#undef BW
+
+#define REAL float
+#define FN(name) name##_f32
+#define EXPR fw_exp_f32
+#define COSPI fw_cospi_f32
+#define BW 16
+#include "forward.c" /* this file, second pass */
+
+#else /* FW_BODY: the kernel for one REAL type */
+
+typedef struct {
+    long n, E, R, C, L, top0, Mt, cosine;
+    REAL rc;
+    const REAL *rij;              /* [P, 3] */
+    const int64_t *jn;            /* [P] neighbour atom */
+    const int64_t *species;       /* [n] element of each atom */
+    const REAL *rad_eta, *rad_rs; /* [R] */
+    const REAL *ang_eta, *ang_rs; /* [C] */
+    REAL *rad, *dsq, *mom;        /* [n, E, R], [n, E, C], [n, E, C, Mt] */
+} FN(Fw);
+
+/* Lane-wise sums acc [R + C + C*Mt][BW] over one block of nb <= BW pairs idx of one element
+ * (lanes >= nb repeat the first pair with f_c = 0). w: scratch [(5 + C + n_all) BW]. */
+static inline __attribute__((always_inline)) void FN(block)(
+    const FN(Fw) *a, const int64_t *idx, long nb, REAL *restrict w, REAL *restrict acc) {
+    const long R = a->R, C = a->C, Mt = a->Mt;
+    REAL *x0 = w, *x1 = w + BW, *x2 = w + 2 * BW, *rr = w + 3 * BW, *fc = w + 4 * BW;
+    REAL *g = w + 5 * BW, *Y = g + C * BW;
+    const REAL irc = (REAL)1 / a->rc;
+    for (long q = 0; q < BW; ++q) {
+        const long p = idx[q < nb ? q : 0];
+        x0[q] = a->rij[3 * p];
+        x1[q] = a->rij[3 * p + 1];
+        x2[q] = a->rij[3 * p + 2];
+    }
+#pragma omp simd
+    for (long q = 0; q < BW; ++q) {
+        const REAL r = sqrt(x0[q] * x0[q] + x1[q] * x1[q] + x2[q] * x2[q]);
+        REAL t = r * irc, f;
+        t = t > (REAL)1 ? (REAL)1 : t;
+        if (a->cosine) {
+            f = (REAL)0.5 * COSPI(t) + (REAL)0.5;
+        } else {
+            const REAL t2 = t * t;
+            f = 1 + t2 * t * (-10 + t * (15 - 6 * t));
+        }
+        const REAL inv = (REAL)1 / r;
+        rr[q] = r;
+        fc[q] = q < nb ? f : (REAL)0;
+        x0[q] *= inv;  /* now rhat */
+        x1[q] *= inv;
+        x2[q] *= inv;
+    }
+    for (long ch = 0; ch < R; ++ch) {
+        const REAL eta = a->rad_eta[ch], s = a->rad_rs[ch];
+        REAL *o = acc + ch * BW;
+#pragma omp simd
+        for (long q = 0; q < BW; ++q) {
+            const REAL d = rr[q] - s;
+            REAL z = -eta * d * d;
+            z = z < (REAL)-60 ? (REAL)-60 : z;
+            o[q] += EXPR(z) * fc[q];
+        }
+    }
+    if (!C) return;
+    for (long c = 0; c < C; ++c) {
+        const REAL eta = a->ang_eta[c], s = a->ang_rs[c];
+        REAL *o = acc + (R + c) * BW, *gc = g + c * BW;
+#pragma omp simd
+        for (long q = 0; q < BW; ++q) {
+            const REAL d = rr[q] - s;
+            REAL z = -eta * d * d;
+            z = z < (REAL)-60 ? (REAL)-60 : z;
+            const REAL v = EXPR(z) * fc[q];
+            gc[q] = v;
+            o[q] += v * v;
+        }
+    }
+    /* monomials of rhat by degree: x * (degree d-1), y * (its last d), z * its last */
+    for (long q = 0; q < BW; ++q) {
+        Y[q] = 1;
+        Y[BW + q] = x0[q];
+        Y[2 * BW + q] = x1[q];
+        Y[3 * BW + q] = x2[q];
+    }
+    long ps = 1, pn = 3;
+    for (long dg = 2; dg <= a->L; ++dg) {
+        REAL *o = Y + (ps + pn) * BW;
+        const REAL *pv = Y + ps * BW;
+        for (long m = 0; m < pn; ++m)
+#pragma omp simd
+            for (long q = 0; q < BW; ++q) o[m * BW + q] = x0[q] * pv[m * BW + q];
+        for (long m = 0; m < dg; ++m)
+#pragma omp simd
+            for (long q = 0; q < BW; ++q)
+                o[(pn + m) * BW + q] = x1[q] * pv[(pn - dg + m) * BW + q];
+#pragma omp simd
+        for (long q = 0; q < BW; ++q) o[(pn + dg) * BW + q] = x2[q] * pv[(pn - 1) * BW + q];
+        ps += pn;
+        pn += dg + 1;
+    }
+    const REAL *yt = Y + a->top0 * BW;
+    for (long c = 0; c < C; ++c) {
+        const REAL *gc = g + c * BW;
+        REAL *o = acc + (R + C + c * Mt) * BW;
+        for (long m = 0; m < Mt; ++m)
+#pragma omp simd
+            for (long q = 0; q < BW; ++q) o[m * BW + q] += gc[q] * yt[m * BW + q];
+    }
+}
+
+/* Slot sums of centre i (pairs p0..p1). Returns 0, or 1 when the pair list is bad here (a
+ * pair of another centre, a neighbour or element index out of range). */
+static int FN(centre)(const FN(Fw) *a, long i, const int64_t *ci, int64_t p0, int64_t p1,
+                      int64_t *restrict bucket, int64_t *restrict cnt, REAL *restrict acc,
+                      REAL *restrict w) {
+    const long E = a->E, R = a->R, C = a->C, Mt = a->Mt, NB = R + C + C * Mt;
+    const REAL rc2 = a->rc * a->rc;
+    /* count the pairs of each element inside the cutoff, then bucket them (by element) */
+    for (long e = 0; e <= E; ++e) cnt[e] = 0;
+    for (int64_t p = p0; p < p1; ++p) {
+        const int64_t jn = a->jn[p];
+        if (ci[p] != i || jn < 0 || jn >= a->n) return 1;
+        const int64_t e = a->species[jn];
+        if (e < 0 || e >= E) return 1;
+        const REAL *x = a->rij + 3 * p;
+        if (x[0] * x[0] + x[1] * x[1] + x[2] * x[2] < rc2) ++cnt[e + 1];
+    }
+    for (long e = 0; e < E; ++e) cnt[e + 1] += cnt[e];
+    for (int64_t p = p0; p < p1; ++p) {
+        const REAL *x = a->rij + 3 * p;
+        if (x[0] * x[0] + x[1] * x[1] + x[2] * x[2] < rc2)
+            bucket[cnt[a->species[a->jn[p]]]++] = p;
+    }
+    /* cnt[e] is now the end of element e's bucket (its start: cnt[e-1], or 0) */
+    REAL *rad = a->rad + i * E * R, *dsq = a->dsq + i * E * C, *mom = a->mom + i * E * C * Mt;
+    for (long e = 0; e < E; ++e) {
+        const int64_t b0 = e ? cnt[e - 1] : 0, b1 = cnt[e];
+        if (b1 == b0) {
+            for (long r = 0; r < R; ++r) rad[e * R + r] = 0;
+            for (long c = 0; c < C; ++c) dsq[e * C + c] = 0;
+            for (long q = 0; q < C * Mt; ++q) mom[e * C * Mt + q] = 0;
+            continue;
+        }
+        for (long q = 0; q < NB * BW; ++q) acc[q] = 0;
+        for (int64_t s = b0; s < b1; s += BW) {
+            const long nb = b1 - s < BW ? (long)(b1 - s) : BW;
+            FN(block)(a, bucket + s, nb, w, acc);
+        }
+        for (long row = 0; row < NB; ++row) {
+            REAL sum = 0;
+            for (long q = 0; q < BW; ++q) sum += acc[row * BW + q];
+            if (row < R)
+                rad[e * R + row] = sum;
+            else if (row < R + C)
+                dsq[e * C + row - R] = sum;
+            else
+                mom[e * C * Mt + row - R - C] = sum;
+        }
+    }
+    return 0;
+}
+
+/* dims: n, P, E, R, C, L, top0, Mt, cosine, threads. ci, cj [P]: centre and neighbour of
+ * each pair (sorted by centre); species [n]; outputs rad [n, E, R], dsq [n, E, C], mom
+ * [n, E, C, Mt] (every entry written). Returns 0; -1 when memory ran out; -2 when the pair
+ * list is not sorted by centre or holds an index out of range (outputs undefined). */
+int FN(slot_sums)(const int64_t *dims, double rc_, const REAL *rij, const int64_t *ci,
+                  const int64_t *cj, const int64_t *species, const REAL *rad_eta,
+                  const REAL *rad_rs, const REAL *ang_eta, const REAL *ang_rs, REAL *rad,
+                  REAL *dsq, REAL *mom) {
+    FN(Fw) a = {dims[0], dims[2], dims[3], dims[4], dims[5], dims[6], dims[7], dims[8],
+                (REAL)rc_, rij, cj, species, rad_eta, rad_rs, ang_eta, ang_rs, rad, dsq,
+                mom};
+    const long n = a.n, P = dims[1], E = a.E;
+    if (n <= 0) return P > 0 ? -2 : 0;
+    const int nt = fw_threads(dims[9]);
+    const long NB = a.R + a.C + a.C * a.Mt;
+    const long n_all = (a.L + 1) * (a.L + 2) * (a.L + 3) / 6;
+    const long n_w = (5 + a.C + (n_all > 4 ? n_all : 4)) * BW;
+    int64_t *ptr = malloc((size_t)(n + 1) * sizeof(int64_t));
+    if (!ptr) return -1;
+    /* centre ranges by binary search (valid when ci is sorted; checked below) */
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (long c = 0; c <= n; ++c) ptr[c] = fw_lower_bound(ci, P, c);
+    int bad = ptr[0] != 0 || ptr[n] != P, fail = 0;
+    long maxdeg = 1;
+    for (long c = 0; c < n && !bad; ++c) {
+        const long d = ptr[c + 1] - ptr[c];
+        bad = d < 0;
+        maxdeg = d > maxdeg ? d : maxdeg;
+    }
+    if (bad) {
+        free(ptr);
+        return -2;
+    }
+    int64_t **bk = calloc((size_t)nt, sizeof(int64_t *));
+    REAL **scr = calloc((size_t)nt, sizeof(REAL *));
+    fail = !bk || !scr;
+    for (int t = 0; t < nt && !fail; ++t) {
+        bk[t] = malloc((size_t)(maxdeg + E + 1) * sizeof(int64_t));
+        scr[t] = malloc((size_t)(NB * BW + n_w) * sizeof(REAL));
+        fail = !bk[t] || !scr[t];
+    }
+    if (!fail) {
+#pragma omp parallel num_threads(nt)
+        {
+#ifdef _OPENMP
+            const int tid = omp_get_thread_num();
+#else
+            const int tid = 0;
+#endif
+            int64_t *bucket = bk[tid], *cnt = bucket + maxdeg;
+            REAL *acc = scr[tid], *w = acc + NB * BW;
+            int mine = 0;
+#pragma omp for schedule(dynamic, 32)
+            for (long c = 0; c < n; ++c)
+                if (!mine) mine = FN(centre)(&a, c, ci, ptr[c], ptr[c + 1], bucket, cnt, acc, w);
+            if (mine) {
+#pragma omp atomic write
+                bad = 1;
+            }
+        }
+    }
+    for (int t = 0; bk && scr && t < nt; ++t) {
+        free(bk[t]);
+        free(scr[t]);
+    }
+    free(bk);
+    free(scr);
+    free(ptr);
+    return fail ? -1 : (bad ? -2 : 0);
+}
+
+#endif /* FW_BODY */
