@@ -8,10 +8,11 @@
  *     mom[i, E, c, m] = sum_p g_c(r) rhat^m   (m: monomials of degrees L-1 and L, in the
  *                                              order of MomentTables.monomials)
  * The centre's pairs come straight from the centre-sorted pair list (i, j): its range is
- * found by binary search in i, the neighbour element is species[j]. They are bucketed by
- * element and taken BW at a time (one SIMD vector); sums are kept lane-wise and reduced once
- * per (centre, element). Sums accumulate in the input precision. Pairs at r >= r_c add
- * nothing (f_c = 0 there, like the torch path's pads).
+ * found by binary search in i, the neighbour element is species[j]. Their coordinates are
+ * copied into per-element buckets (structure of arrays, padded to whole blocks with pads at
+ * (r_c, 0, 0)) and taken BW at a time (one SIMD vector); sums are kept lane-wise and
+ * reduced once per (centre, element). Sums accumulate in the input precision. Pairs at
+ * r >= r_c add nothing (f_c = 0 there, like the torch path's pads).
  *
  * The file includes itself twice: once for double (suffix _f64), once for float (_f32).
  */
@@ -169,20 +170,16 @@ typedef struct {
     REAL *rad, *dsq, *mom;        /* [n, E, R], [n, E, C], [n, E, C, Mt] */
 } FN(Fw);
 
-/* Lane-wise sums acc [R + C + C*Mt][BW] over one block of nb <= BW pairs idx of one element
- * (lanes >= nb repeat the first pair with f_c = 0). w: scratch [(5 + C + n_all) BW]. */
+/* Lane-wise sums acc [R + C + C*Mt][BW] over one block of BW pairs of one element, given
+ * as coordinates x0, x1, x2 [BW] (pads sit at (r_c, 0, 0), where f_c = 0, so they add
+ * nothing). w: scratch [(5 + C + n_all) BW]. */
 static inline __attribute__((always_inline)) void FN(block)(
-    const FN(Fw) *a, const int64_t *idx, long nb, REAL *restrict w, REAL *restrict acc) {
+    const FN(Fw) *a, const REAL *restrict x0, const REAL *restrict x1,
+    const REAL *restrict x2, REAL *restrict w, REAL *restrict acc) {
     const long R = a->R, C = a->C, Mt = a->Mt;
-    REAL *x0 = w, *x1 = w + BW, *x2 = w + 2 * BW, *rr = w + 3 * BW, *fc = w + 4 * BW;
+    REAL *u0 = w, *u1 = w + BW, *u2 = w + 2 * BW, *rr = w + 3 * BW, *fc = w + 4 * BW;
     REAL *g = w + 5 * BW, *Y = g + C * BW;
     const REAL irc = (REAL)1 / a->rc;
-    for (long q = 0; q < BW; ++q) {
-        const long p = idx[q < nb ? q : 0];
-        x0[q] = a->rij[3 * p];
-        x1[q] = a->rij[3 * p + 1];
-        x2[q] = a->rij[3 * p + 2];
-    }
 #pragma omp simd
     for (long q = 0; q < BW; ++q) {
         const REAL r = sqrt(x0[q] * x0[q] + x1[q] * x1[q] + x2[q] * x2[q]);
@@ -196,10 +193,10 @@ static inline __attribute__((always_inline)) void FN(block)(
         }
         const REAL inv = (REAL)1 / r;
         rr[q] = r;
-        fc[q] = q < nb ? f : (REAL)0;
-        x0[q] *= inv;  /* now rhat */
-        x1[q] *= inv;
-        x2[q] *= inv;
+        fc[q] = t < (REAL)1 ? f : (REAL)0;  /* r >= r_c (and pads): exactly nothing */
+        u0[q] = x0[q] * inv;
+        u1[q] = x1[q] * inv;
+        u2[q] = x2[q] * inv;
     }
     for (long ch = 0; ch < R; ++ch) {
         const REAL eta = a->rad_eta[ch], s = a->rad_rs[ch];
@@ -229,9 +226,9 @@ static inline __attribute__((always_inline)) void FN(block)(
     /* monomials of rhat by degree: x * (degree d-1), y * (its last d), z * its last */
     for (long q = 0; q < BW; ++q) {
         Y[q] = 1;
-        Y[BW + q] = x0[q];
-        Y[2 * BW + q] = x1[q];
-        Y[3 * BW + q] = x2[q];
+        Y[BW + q] = u0[q];
+        Y[2 * BW + q] = u1[q];
+        Y[3 * BW + q] = u2[q];
     }
     long ps = 1, pn = 3;
     for (long dg = 2; dg <= a->L; ++dg) {
@@ -239,13 +236,13 @@ static inline __attribute__((always_inline)) void FN(block)(
         const REAL *pv = Y + ps * BW;
         for (long m = 0; m < pn; ++m)
 #pragma omp simd
-            for (long q = 0; q < BW; ++q) o[m * BW + q] = x0[q] * pv[m * BW + q];
+            for (long q = 0; q < BW; ++q) o[m * BW + q] = u0[q] * pv[m * BW + q];
         for (long m = 0; m < dg; ++m)
 #pragma omp simd
             for (long q = 0; q < BW; ++q)
-                o[(pn + m) * BW + q] = x1[q] * pv[(pn - dg + m) * BW + q];
+                o[(pn + m) * BW + q] = u1[q] * pv[(pn - dg + m) * BW + q];
 #pragma omp simd
-        for (long q = 0; q < BW; ++q) o[(pn + dg) * BW + q] = x2[q] * pv[(pn - 1) * BW + q];
+        for (long q = 0; q < BW; ++q) o[(pn + dg) * BW + q] = u2[q] * pv[(pn - 1) * BW + q];
         ps += pn;
         pn += dg + 1;
     }
@@ -259,54 +256,62 @@ static inline __attribute__((always_inline)) void FN(block)(
     }
 }
 
-/* Slot sums of centre i (pairs p0..p1). Returns 0, or 1 when the pair list is bad here (a
- * pair of another centre, a neighbour or element index out of range). */
+/* Slot sums of centre i (pairs p0..p1). xs: [3][cap] coordinates of the centre's pairs
+ * bucketed by element, each bucket padded to whole blocks of BW; cnt: [E + 1] scratch.
+ * Returns 0, or 1 when the pair list is bad here (a pair of another centre, a neighbour or
+ * an element index out of range). */
 static int FN(centre)(const FN(Fw) *a, long i, const int64_t *ci, int64_t p0, int64_t p1,
-                      int64_t *restrict bucket, int64_t *restrict cnt, REAL *restrict acc,
-                      REAL *restrict w) {
+                      int64_t cap, int64_t *restrict cnt, REAL *restrict xs,
+                      REAL *restrict acc, REAL *restrict w) {
     const long E = a->E, R = a->R, C = a->C, Mt = a->Mt, NB = R + C + C * Mt;
-    const REAL rc2 = a->rc * a->rc;
-    /* count the pairs of each element inside the cutoff, then bucket them (by element) */
     for (long e = 0; e <= E; ++e) cnt[e] = 0;
     for (int64_t p = p0; p < p1; ++p) {
         const int64_t jn = a->jn[p];
         if (ci[p] != i || jn < 0 || jn >= a->n) return 1;
         const int64_t e = a->species[jn];
         if (e < 0 || e >= E) return 1;
-        const REAL *x = a->rij + 3 * p;
-        if (x[0] * x[0] + x[1] * x[1] + x[2] * x[2] < rc2) ++cnt[e + 1];
+        ++cnt[e + 1];
     }
-    for (long e = 0; e < E; ++e) cnt[e + 1] += cnt[e];
+    /* bucket starts, each rounded up to whole blocks; pads at (r_c, 0, 0) */
+    for (long e = 0; e < E; ++e) {
+        const int64_t b0 = cnt[e], len = cnt[e + 1];
+        const int64_t b1 = b0 + (len + BW - 1) / BW * BW;
+        for (int64_t q = b0 + len; q < b1; ++q) {
+            xs[q] = a->rc;
+            xs[cap + q] = 0;
+            xs[2 * cap + q] = 0;
+        }
+        cnt[e + 1] = b1;
+    }
+    int64_t *pos = cnt + E + 1;  /* [E] write positions */
+    for (long e = 0; e < E; ++e) pos[e] = cnt[e];
     for (int64_t p = p0; p < p1; ++p) {
+        const int64_t q = pos[a->species[a->jn[p]]]++;
         const REAL *x = a->rij + 3 * p;
-        if (x[0] * x[0] + x[1] * x[1] + x[2] * x[2] < rc2)
-            bucket[cnt[a->species[a->jn[p]]]++] = p;
+        xs[q] = x[0];
+        xs[cap + q] = x[1];
+        xs[2 * cap + q] = x[2];
     }
-    /* cnt[e] is now the end of element e's bucket (its start: cnt[e-1], or 0) */
     REAL *rad = a->rad + i * E * R, *dsq = a->dsq + i * E * C, *mom = a->mom + i * E * C * Mt;
     for (long e = 0; e < E; ++e) {
-        const int64_t b0 = e ? cnt[e - 1] : 0, b1 = cnt[e];
-        if (b1 == b0) {
+        if (pos[e] == cnt[e]) {  /* no neighbour of this element */
             for (long r = 0; r < R; ++r) rad[e * R + r] = 0;
             for (long c = 0; c < C; ++c) dsq[e * C + c] = 0;
             for (long q = 0; q < C * Mt; ++q) mom[e * C * Mt + q] = 0;
             continue;
         }
         for (long q = 0; q < NB * BW; ++q) acc[q] = 0;
-        for (int64_t s = b0; s < b1; s += BW) {
-            const long nb = b1 - s < BW ? (long)(b1 - s) : BW;
-            FN(block)(a, bucket + s, nb, w, acc);
-        }
+        for (int64_t s = cnt[e]; s < cnt[e + 1]; s += BW)
+            FN(block)(a, xs + s, xs + cap + s, xs + 2 * cap + s, w, acc);
+        /* lane sums, once per (centre, element) */
         for (long row = 0; row < NB; ++row) {
             REAL sum = 0;
             for (long q = 0; q < BW; ++q) sum += acc[row * BW + q];
-            if (row < R)
-                rad[e * R + row] = sum;
-            else if (row < R + C)
-                dsq[e * C + row - R] = sum;
-            else
-                mom[e * C * Mt + row - R - C] = sum;
+            acc[row * BW] = sum;
         }
+        for (long r = 0; r < R; ++r) rad[e * R + r] = acc[r * BW];
+        for (long c = 0; c < C; ++c) dsq[e * C + c] = acc[(R + c) * BW];
+        for (long q = 0; q < C * Mt; ++q) mom[e * C * Mt + q] = acc[(R + C + q) * BW];
     }
     return 0;
 }
@@ -344,13 +349,14 @@ int FN(slot_sums)(const int64_t *dims, double rc_, const REAL *rij, const int64_
         free(ptr);
         return -2;
     }
-    int64_t **bk = calloc((size_t)nt, sizeof(int64_t *));
+    const int64_t cap = maxdeg + E * BW;  /* buckets padded to whole blocks */
+    int64_t **ib = calloc((size_t)nt, sizeof(int64_t *));
     REAL **scr = calloc((size_t)nt, sizeof(REAL *));
-    fail = !bk || !scr;
+    fail = !ib || !scr;
     for (int t = 0; t < nt && !fail; ++t) {
-        bk[t] = malloc((size_t)(maxdeg + E + 1) * sizeof(int64_t));
-        scr[t] = malloc((size_t)(NB * BW + n_w) * sizeof(REAL));
-        fail = !bk[t] || !scr[t];
+        ib[t] = malloc((size_t)(2 * E + 1) * sizeof(int64_t));
+        scr[t] = malloc((size_t)(3 * cap + NB * BW + n_w) * sizeof(REAL));
+        fail = !ib[t] || !scr[t];
     }
     if (!fail) {
 #pragma omp parallel num_threads(nt)
@@ -360,23 +366,23 @@ int FN(slot_sums)(const int64_t *dims, double rc_, const REAL *rij, const int64_
 #else
             const int tid = 0;
 #endif
-            int64_t *bucket = bk[tid], *cnt = bucket + maxdeg;
-            REAL *acc = scr[tid], *w = acc + NB * BW;
+            REAL *xs = scr[tid], *acc = xs + 3 * cap, *w = acc + NB * BW;
             int mine = 0;
 #pragma omp for schedule(dynamic, 32)
             for (long c = 0; c < n; ++c)
-                if (!mine) mine = FN(centre)(&a, c, ci, ptr[c], ptr[c + 1], bucket, cnt, acc, w);
+                if (!mine)
+                    mine = FN(centre)(&a, c, ci, ptr[c], ptr[c + 1], cap, ib[tid], xs, acc, w);
             if (mine) {
 #pragma omp atomic write
                 bad = 1;
             }
         }
     }
-    for (int t = 0; bk && scr && t < nt; ++t) {
-        free(bk[t]);
+    for (int t = 0; ib && scr && t < nt; ++t) {
+        free(ib[t]);
         free(scr[t]);
     }
-    free(bk);
+    free(ib);
     free(scr);
     free(ptr);
     return fail ? -1 : (bad ? -2 : 0);
