@@ -1,9 +1,9 @@
-"""The C slot-sum kernel (forward_c) equals the torch slot sums (descriptors_moments, the
-reference) and the descriptors built on them, in float64 and float32, on a periodic water
-box, a molecule with isolated atoms, atoms without any neighbour and four elements with some
-absent around some centres; 1 thread = 2 threads; model energies and forces are the same
-with and without C kernels, forces are −∇E by finite differences on the C path, and the
-torch path runs whenever a gradient is wanted."""
+"""The C slot-sum and G5 kernels (forward_c) equal the torch slot sums (descriptors_moments,
+the reference), FastPlan._g5 and the descriptors built on them, in float64 and float32, on
+a periodic water box, a molecule with isolated atoms, atoms without any neighbour and four
+elements with some absent around some centres; 1 thread = 2 threads; model energies and
+forces are the same with and without C kernels, forces are −∇E by finite differences on
+the C path, and the torch path runs whenever a gradient is wanted."""
 
 from __future__ import annotations
 
@@ -127,33 +127,57 @@ def test_c_slot_sums_equal_torch(spec, system, dtype, tol):
 @pytest.mark.parametrize("spec", sorted(SPECS))
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
 def test_descriptors_through_c_equal_torch(spec, dtype, tol, monkeypatch):
-    """Full features with no graph (C slot sums) equal the torch path's
-    (NNPOT_NO_C_FORWARD=1), and the C kernel really ran."""
-    calls = []
-    real = forward_c.slot_sums
+    """Full features with no graph (C slot sums and C G5 contraction) equal the torch
+    path's (NNPOT_NO_C_FORWARD=1), and the C kernels really ran."""
+    calls = {"slot_sums": 0, "g5": 0}
 
-    def spy(*args):
-        calls.append(1)
-        return real(*args)
+    def spy(name):
+        real = getattr(forward_c, name)
 
-    monkeypatch.setattr(forward_c, "slot_sums", spy)
+        def wrapped(*args):
+            calls[name] += 1
+            return real(*args)
+        return wrapped
+
+    for name in calls:
+        monkeypatch.setattr(forward_c, name, spy(name))
     for system in ("water-box", "four-elements"):
         b, sf, rij, _ = inputs(system, spec, dtype)
         with torch.no_grad():
             fast = sf(b.species, b.i, b.j, rij)
-        n_calls = len(calls)
-        assert n_calls > 0
+        seen = dict(calls)
+        assert seen["slot_sums"] > 0 and (seen["g5"] > 0) == bool(sf.plan.fact)
         monkeypatch.setenv("NNPOT_NO_C_FORWARD", "1")
         assert not forward_c.usable(rij)
         ref = sf(b.species, b.i, b.j, rij)
         monkeypatch.delenv("NNPOT_NO_C_FORWARD")
-        assert len(calls) == n_calls
+        assert calls == seen
         assert float(ref.abs().max()) > 0.1 and rel(fast, ref) < tol
 
 
 @needs_c
+@pytest.mark.parametrize("spec", ["default", "mixed", "zeta-8"])
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+def test_c_g5_equals_torch(spec, dtype, tol):
+    """The C contraction of the moments into G5 columns equals FastPlan._g5 in torch (ten
+    element pairs for four elements; a centre lacking an element gets its exact zeros)."""
+    b, sf, rij, E = inputs("four-elements", spec, dtype)
+    n, plan = b.species.shape[0], sf.plan
+    _, dsq, mom = run_sums_torch(rij, plan.kernel, Layout(b.species, b.i, b.j, n, E))
+    fast = forward_c.g5(plan, dsq, mom)
+    ref = plan._g5(rij, dsq.clone().requires_grad_(True), mom).detach()  # graph: torch
+    assert fast.shape == ref.shape == (n, E * (E + 1) // 2, len(plan.fact))
+    assert float(ref.abs().max()) > 1e-3 and rel(fast, ref) < tol
+    counts = torch.zeros(n, E, dtype=torch.int64).index_put_(
+        (b.i, b.species[b.j]), torch.ones_like(b.i), accumulate=True)
+    pa, pb = (torch.tensor([p[k] for p in plan.pairs]) for k in (0, 1))
+    lack = (counts[:, pa] == 0) | (counts[:, pb] == 0)  # [n, pair]
+    assert bool(lack.any()) and float(fast[lack].abs().sum()) == 0.0
+
+
+@needs_c
 def test_threads_agree():
-    """Each centre is summed by one thread in a fixed order: identical on 1 and 2 threads."""
+    """Each centre is done by one thread in a fixed order: identical on 1 and 2 threads."""
     b, sf, rij, E = inputs("water-box", "default", torch.float64)
     args = (rij, sf.plan.kernel, b.species, b.i, b.j, b.species.shape[0], E)
     one = forward_c.slot_sums(*args)
@@ -164,6 +188,13 @@ def test_threads_agree():
         torch.set_num_threads(1)
     for a, r in zip(two, one, strict=True):
         assert torch.equal(a, r)
+    g1 = forward_c.g5(sf.plan, one[1], one[2])
+    torch.set_num_threads(2)
+    try:
+        g2 = forward_c.g5(sf.plan, one[1], one[2])
+    finally:
+        torch.set_num_threads(1)
+    assert torch.equal(g1, g2)
 
 
 @needs_c
@@ -260,6 +291,7 @@ def test_gradients_wanted_take_torch_path(monkeypatch):
         raise AssertionError("C slot sums called although a gradient is wanted")
 
     monkeypatch.setattr(forward_c, "slot_sums", boom)
+    monkeypatch.setattr(forward_c, "g5", boom)
     b, els = systems()["water-box"]
     model = tiny_model(SPECS["default"](els))
     out = model.compute(b, forces=True, create_graph=True)

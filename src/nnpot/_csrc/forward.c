@@ -14,6 +14,8 @@
  * reduced once per (centre, element). Sums accumulate in the input precision. Pairs at
  * r >= r_c add nothing (f_c = 0 there, like the torch path's pads).
  *
+ * g5() then contracts the moments into the factorised G5 columns (see there).
+ *
  * The file includes itself twice: once for double (suffix _f64), once for float (_f32).
  */
 #ifndef FW_BODY
@@ -386,6 +388,76 @@ int FN(slot_sums)(const int64_t *dims, double rc_, const REAL *rij, const int64_
     free(scr);
     free(ptr);
     return fail ? -1 : (bad ? -2 : 0);
+}
+
+/* Factorised G5 of every centre from its slot sums (the forward of FastPlan._g5):
+ *     mw[E, c, a]  = sum_m T[m, a] mom[i, E, c, m]   (weighted moments of all degrees;
+ *                                                    T sparse, by column: t_ptr/t_row/t_val)
+ *     S[p, c, d]   = sum_{a of degree d} mw[A_p, c, a] mw[B_p, c, a]  (columns ordered by
+ *                    degree: those of degree d are doff[d] .. doff[d + 1] - 1)
+ *     G5[i, p, k]  = half_p (sum_{c,d} S[p, c, d] W[c D + d, k] - same_p sum_c dsq[i, A_p, c]
+ *                    Wd[c, k])
+ * dims: n, E, C, Mt, n_all, D, npair, nf, threads. Returns 0, or -1 when memory ran out. */
+int FN(g5)(const int64_t *dims, const REAL *mom, const REAL *dsq, const int64_t *t_ptr,
+           const int64_t *t_row, const REAL *t_val, const int64_t *doff, const int64_t *pa,
+           const int64_t *pb, const REAL *W, const REAL *Wd, const REAL *half,
+           const REAL *same, REAL *out) {
+    const long n = dims[0], E = dims[1], C = dims[2], Mt = dims[3], n_all = dims[4],
+               D = dims[5], np = dims[6], nf = dims[7];
+    const int nt = fw_threads(dims[8]);
+    const long per = E * C * n_all + C * D + nf;
+    REAL *scr = malloc((size_t)(nt * per + 1) * sizeof(REAL));
+    if (!scr) return -1;
+#pragma omp parallel num_threads(nt)
+    {
+#ifdef _OPENMP
+        REAL *mw = scr + omp_get_thread_num() * per;
+#else
+        REAL *mw = scr;
+#endif
+        REAL *S = mw + E * C * n_all, *G = S + C * D;
+#pragma omp for schedule(static)
+        for (long i = 0; i < n; ++i) {
+            const REAL *mi = mom + i * E * C * Mt, *di = dsq + i * E * C;
+            for (long ec = 0; ec < E * C; ++ec) {
+                const REAL *src = mi + ec * Mt;
+                REAL *dst = mw + ec * n_all;
+                for (long col = 0; col < n_all; ++col) {
+                    REAL v = 0;
+                    for (int64_t k = t_ptr[col]; k < t_ptr[col + 1]; ++k)
+                        v += t_val[k] * src[t_row[k]];
+                    dst[col] = v;
+                }
+            }
+            for (long p = 0; p < np; ++p) {
+                for (long c = 0; c < C; ++c) {
+                    const REAL *ma = mw + (pa[p] * C + c) * n_all;
+                    const REAL *mb = mw + (pb[p] * C + c) * n_all;
+                    for (long d = 0; d < D; ++d) {  /* columns of degree d: doff[d]..[d+1] */
+                        REAL v = 0;
+                        for (int64_t col = doff[d]; col < doff[d + 1]; ++col)
+                            v += ma[col] * mb[col];
+                        S[c * D + d] = v;
+                    }
+                }
+                for (long k = 0; k < nf; ++k) G[k] = 0;
+                for (long cd = 0; cd < C * D; ++cd) {
+                    const REAL v = S[cd], *w = W + cd * nf;
+#pragma omp simd
+                    for (long k = 0; k < nf; ++k) G[k] += v * w[k];
+                }
+                const REAL h = half[p], sm = same[p];
+                REAL *o = out + (i * np + p) * nf;
+                for (long k = 0; k < nf; ++k) {
+                    REAL dg = 0;
+                    for (long c = 0; c < C; ++c) dg += di[pa[p] * C + c] * Wd[c * nf + k];
+                    o[k] = h * (G[k] - sm * dg);
+                }
+            }
+        }
+    }
+    free(scr);
+    return 0;
 }
 
 #endif /* FW_BODY */

@@ -9,10 +9,10 @@ G2 and G5 with integer ζ ≤ MAX_FACTORISED_ZETA take the factorised route: wit
 
 so G5 costs O(neighbours) per atom. The j = k terms (A = B only) equal (1+λ)^ζ Σ_j g(r_ij)²
 and are subtracted; halving gives the j<k sum. The slot sums (radial values, Σg², moments)
-come from :mod:`descriptors_moments` (hand-written, chunked backward; without a graph on a
-CPU from the C kernel of :mod:`forward_c`); the per-centre
-contractions here are plain autograd ops. G4 and other G5 use explicit triplets
-(:mod:`descriptors_triplets`).
+come from :mod:`descriptors_moments` (hand-written, chunked backward); the per-centre
+contractions here are plain autograd ops (without a graph on a CPU, the slot sums and the
+G5 contraction run in the C kernels of :mod:`forward_c`). G4 and other G5 use explicit
+triplets (:mod:`descriptors_triplets`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import math
 
 import torch
 
+from nnpot.atomistic import forward_c
 from nnpot.atomistic.descriptors_moments import Layout, MomentTables, SlotKernel, SlotSums, run_sums
 from nnpot.atomistic.descriptors_triplets import triplet_features
 
@@ -107,6 +108,10 @@ class FastPlan:
         return torch.cat([g2, ang.reshape(n, -1)], 1)
 
     def _g5(self, ref, dsq, mom_top):
+        if forward_c.wanted(dsq, mom_top):  # no graph on a CPU: the C contraction
+            out = forward_c.g5(self, dsq, mom_top)
+            if out is not None:
+                return out
         n = mom_top.shape[0]
         mom = mom_top @ self._c("T", ref)  # weighted moments of all degrees [n, E, C, M]
         a = [p[0] for p in self.pairs]

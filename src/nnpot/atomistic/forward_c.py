@@ -1,24 +1,30 @@
-"""C kernel for the slot sums of :mod:`~nnpot.atomistic.descriptors_moments` (forward only).
+"""C kernels for the descriptor forward without a graph: the slot sums of
+:mod:`~nnpot.atomistic.descriptors_moments` and the factorised G5 contraction of
+:mod:`~nnpot.atomistic.descriptors_fast` (``FastPlan._g5``).
 
-Same quantities as ``run_sums`` there: for every centre i and neighbour element E, over the
-pairs j ∈ E of i (r_ij in Å, r̂ = r_ij / r_ij)
+Slot sums (:func:`slot_sums`, same quantities as ``run_sums_torch``): for every centre i and
+neighbour element E, over the pairs j ∈ E of i (r_ij in Å, r̂ = r_ij / r_ij)
 
     rad[i,E,r]   = Σ_j exp(-η_r (r_ij - s_r)²) f_c(r_ij)                     (G2 values)
     dsq[i,E,c]   = Σ_j g_c(r_ij)²,  g_c = exp(-η_c (r_ij - s_c)²) f_c(r_ij)
     mom[i,E,c,α] = Σ_j g_c(r_ij) r̂^α   for the monomials of degree L-1 and L
 
-(η in 1/Å², s in Å; all three are dimensionless). The compiled kernel
-``_csrc/forward.c`` works from the centre-sorted pair list directly (centre ranges by
-binary search, neighbour elements from species[j]; no padded :class:`Layout`), one centre
-per OpenMP iteration, the centre's pairs bucketed by element and taken one SIMD vector at a
-time; sums accumulate in the input precision (float32 or float64).
+(η in 1/Å², s in Å; all three are dimensionless). The compiled ``_csrc/forward.c`` works
+from the centre-sorted pair list directly (centre ranges by binary search, neighbour
+elements from species[j]; no padded :class:`Layout`), one centre per OpenMP iteration,
+the centre's pair vectors bucketed by element and taken one SIMD vector at a time.
 
-Used on CPU for float32/float64 when no gradient is wanted (grad mode off, or ``rij`` does
-not require grad), the kernel builds, and neither ``NNPOT_NO_CKERNELS`` nor
-``NNPOT_NO_C_FORWARD`` is set to 1/yes/true (the second switches off this kernel alone,
-e.g. to time it against the torch path with the C pullback still on). Otherwise, and when
-the pair list is not sorted by centre, the torch path runs (it stays the reference, the GPU
-and the training path). Nothing here is differentiable.
+G5 (:func:`g5`): per centre, the weighted moments of all degrees m = mom·T (T sparse), the
+per-degree products S_d = Σ_{|α|=d} m_A,α m_B,α for every element pair (A, B), and the G5
+columns ½^[A=B] (Σ_{c,d} S W − [A=B] dsq_A·Wd) (see :mod:`descriptors_fast` for the math).
+
+Both accumulate in the input precision (float32 or float64). They are used on CPU for
+float32/float64 when no gradient is wanted (grad mode off, or no input requires grad), the
+kernel builds, and neither ``NNPOT_NO_CKERNELS`` nor ``NNPOT_NO_C_FORWARD`` is set to
+1/yes/true (the second switches off these kernels alone, e.g. to time them against the
+torch path with the C pullback still on). Otherwise, and when the pair list is not sorted
+by centre, the torch path runs (it stays the reference, the GPU and the training path).
+Nothing here is differentiable.
 """
 
 from __future__ import annotations
@@ -63,10 +69,12 @@ def usable(ref: torch.Tensor) -> bool:
     return library() is not None
 
 
-def wanted(rij: torch.Tensor) -> bool:
-    """True when the slot sums of ``rij`` should come from C: :func:`usable`, and no
-    gradient is wanted (grad mode off, or ``rij`` does not require grad)."""
-    return not (torch.is_grad_enabled() and rij.requires_grad) and usable(rij)
+def wanted(*inputs: torch.Tensor) -> bool:
+    """True when results from these inputs should come from C: :func:`usable` for each,
+    and no gradient is wanted (grad mode off, or none of them requires grad)."""
+    if torch.is_grad_enabled() and any(t.requires_grad for t in inputs):
+        return False
+    return all(usable(t) for t in inputs)
 
 
 def _constants(kernel, ref):
@@ -114,3 +122,54 @@ def slot_sums(rij: torch.Tensor, kernel, species: torch.Tensor, i: torch.Tensor,
     if rc != 0:
         return None
     return rad, dsq, mom
+
+
+def _g5_function(dtype):
+    """``g5_<f32|f64>`` with its ctypes signature, or None."""
+    return ckernels.function("forward", f"g5_{_SUFFIX[dtype]}", [ctypes.c_void_p] * 14)
+
+
+def _g5_constants(plan, ref):
+    """Sparse T (by column), the first column of each degree, pairs and weights of a
+    FastPlan in ref's dtype (cached on it)."""
+    key = ("c_forward_g5", ref.dtype)
+    if key not in plan._cache:
+        T = plan.consts["T"]  # [M_top, n_all]
+        cols = [torch.nonzero(T[:, a]).flatten() for a in range(T.shape[1])]
+        i64 = dict(dtype=torch.int64)
+        plan._cache[key] = dict(
+            t_ptr=torch.tensor([0] + [len(c) for c in cols], **i64).cumsum(0),
+            t_row=torch.cat(cols).to(torch.int64),
+            t_val=torch.cat([T[c, a] for a, c in enumerate(cols)]).to(ref.dtype),
+            doff=torch.cat([torch.zeros(1, **i64),  # columns are ordered by degree
+                            plan.consts["deg_ind"].sum(0).to(torch.int64).cumsum(0)]),
+            pa=torch.tensor([a for a, _ in plan.pairs], **i64),
+            pb=torch.tensor([b for _, b in plan.pairs], **i64),
+            **{k: plan.consts[k].to(ref.dtype).contiguous()
+               for k in ("W", "Wd", "half", "same")})
+    return plan._cache[key]
+
+
+def g5(plan, dsq: torch.Tensor, mom: torch.Tensor):
+    """The factorised G5 columns [n, n_pairs, n_fact] of a FastPlan (its ``_g5``) from the
+    slot sums dsq [n,E,C] and mom [n,E,C,M_top] (dimensionless), or None when the kernel is
+    not there. Call only where :func:`usable` holds."""
+    fn = _g5_function(mom.dtype)
+    if fn is None:
+        return None
+    st = _g5_constants(plan, mom)
+    n, E, C, Mt = mom.shape
+    D, nf = plan.consts["W"].shape[0] // C, plan.consts["W"].shape[1]
+    with torch.no_grad():
+        m, d = mom.detach().contiguous(), dsq.detach().to(mom.dtype).contiguous()
+        out = m.new_empty((n, len(plan.pairs), nf))
+        if n == 0:
+            return out
+        dims = torch.tensor([n, E, C, Mt, plan.consts["T"].shape[1], D, len(plan.pairs), nf,
+                             torch.get_num_threads()], dtype=torch.int64)
+        p = ckernels.ptr
+        rc = fn(p(dims), p(m), p(d), *(p(st[k]) for k in (
+            "t_ptr", "t_row", "t_val", "doff", "pa", "pb", "W", "Wd", "half", "same")), p(out))
+    if rc != 0:
+        raise MemoryError("the C G5 kernel could not allocate its buffers")
+    return out
