@@ -90,7 +90,12 @@ sys.path.insert(0, str(HERE))  # active_pools.py sits next to this file
 from active_pools import POOL_SETTINGS, pool_composition  # noqa: E402
 
 RESULTS = HERE / "results"
-METHODS = ("random", "disagreement", "d_optimal", "d_optimal_atoms", "hybrid")
+METHODS = ("random", "disagreement", "d_optimal", "d_optimal_atoms", "hybrid",
+           "d_optimal_cost", "d_optimal_atoms_cost")
+# "<method>_cost": the D-optimal stage picks by information gain per atom labelled
+# (choose_batch(..., cost=label_cost(pool, "atoms"))); only where structure sizes differ
+COST_METHODS = ("d_optimal_cost", "d_optimal_atoms_cost")
+COST_SYSTEMS = {"water_xtb"}  # copper's structures all have 31-36 atoms
 POOLS = ("balanced", "skewed", "campaign")  # which system has which: POOL_SETTINGS
 
 # n_radial = 8: the automatic grid every recorded curve was made with (the [model] default
@@ -124,7 +129,7 @@ def learning_curve(system: str, method: str, seed: int, iterations: int, pool, t
     """Test errors after each retraining of one (system, pool, method, seed) run."""
     import torch
 
-    from nnpot.active.features import choose_batch
+    from nnpot.active.features import choose_batch, label_cost
     from nnpot.active.retrain import train_committee
     from nnpot.active.settings import ActiveConfig
     from nnpot.config import parse_config
@@ -161,8 +166,11 @@ def learning_curve(system: str, method: str, seed: int, iterations: int, pool, t
             ts = time.perf_counter()
             taken = set(chosen)
             rest = [i for i in range(len(pool)) if i not in taken]
-            pick = choose_batch(method, res.model, [pool[i] for i in rest], s["batch"],
-                                labelled=[pool[i] for i in chosen], seed=[seed, it, 17])
+            cand = [pool[i] for i in rest]
+            base = method.removesuffix("_cost")
+            pick = choose_batch(base, res.model, cand, s["batch"],
+                                labelled=[pool[i] for i in chosen], seed=[seed, it, 17],
+                                cost=label_cost(cand, "atoms") if base != method else None)
             chosen += [rest[j] for j in pick]
             out["select_s"] += time.perf_counter() - ts
     out["chosen"] = pool_composition([pool[i] for i in chosen])
@@ -291,7 +299,9 @@ def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
     from nnpot.io import atomic_write_json
     from nnpot.plotting.active import METHOD_STYLE, learning_curves
 
-    for m, style in (("d_optimal_atoms", ("tab:cyan", "P")), ("hybrid", ("tab:purple", "v"))):
+    for m, style in (("d_optimal_atoms", ("tab:cyan", "P")), ("hybrid", ("tab:purple", "v")),
+                     ("d_optimal_cost", ("tab:olive", "x")),
+                     ("d_optimal_atoms_cost", ("tab:brown", "*"))):
         METHOD_STYLE.setdefault(m, style)  # one colour per method (seeds and mean)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     out_dir = Path(out_dir)
@@ -325,7 +335,8 @@ def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
                 reused[st] = len(curves[st])
         have = {(st, c["method"], c["seed"]) for st in settings for c in curves[st]}
         tasks = [(st, method, seed) for seed in plan["seeds"] for st in settings
-                 for method in plan["methods"] if (st, method, seed) not in have]
+                 for method in plan["methods"] if (st, method, seed) not in have
+                 and (method not in COST_METHODS or st[0] in COST_SYSTEMS)]
         futures = [ex.submit(me.learning_curve, st[0], method, seed, plan["iterations"],
                              data[st]["pool"], data[st]["test"], st[1])
                    for st, method, seed in tasks]

@@ -47,6 +47,21 @@ from nnpot.errors import InputError
 __all__ = ["METHODS", "atom_features", "choose_batch", "max_force_deviation", "structure_features"]
 
 METHODS = ("d_optimal", "d_optimal_atoms", "disagreement", "farthest_point", "hybrid", "random")
+COST_METHODS = ("d_optimal", "d_optimal_atoms", "hybrid")  # methods that weigh a label cost
+
+
+def label_cost(structures: Sequence[Atoms], kind: str = "uniform", exponent: float = 1.0
+               ) -> np.ndarray | None:
+    """Per-structure label cost for :func:`choose_batch`: None for ``"uniform"``, else
+    (number of atoms) ** ``exponent`` for ``"atoms"`` (1: per force label; ~3 for the
+    cubic scaling of a DFT oracle)."""
+    if kind == "uniform":
+        return None
+    if kind != "atoms":
+        raise InputError(f"unknown label cost {kind!r}; use 'uniform' or 'atoms'")
+    if not np.isfinite(exponent) or exponent < 0:
+        raise InputError(f"the cost exponent must be a number >= 0, got {exponent!r}")
+    return np.array([float(len(a)) ** exponent for a in structures])
 HYBRID_PREFILTER = 4.0  # shortlist = the 4·budget largest σ_max (see choose_batch)
 
 
@@ -139,7 +154,7 @@ def max_force_deviation(model: NNP, structures: Sequence[Atoms]) -> np.ndarray:
 
 
 def choose_batch(method: str, model: NNP | None, pool: Sequence[Atoms], budget: int,
-                 sigmas=None, labelled: Sequence[Atoms] = (), seed=0) -> np.ndarray:
+                 sigmas=None, labelled: Sequence[Atoms] = (), seed=0, cost=None) -> np.ndarray:
     """Indices of ``pool`` to label, at most ``budget`` of them (a ``[select] method``).
 
     - ``"disagreement"``: the largest ``sigmas`` (σ_max in eV/Å; computed with ``model``
@@ -157,14 +172,25 @@ def choose_batch(method: str, model: NNP | None, pool: Sequence[Atoms], budget: 
       the ``labelled`` structures included;
     - ``"random"``: uniform without replacement, ``numpy.random.default_rng(seed)``.
 
-    A pool no larger than the budget is taken whole.
+    ``cost`` (one number > 0 per pool structure, e.g. its atoms or expected oracle
+    seconds): the D-optimal stages of ``"d_optimal"``, ``"d_optimal_atoms"`` and
+    ``"hybrid"`` then maximise information gain per unit cost
+    (:func:`nnpot.active.select.d_optimal`); other methods refuse a cost. A pool no larger
+    than the budget is taken whole.
     """
     if method not in METHODS:
         raise InputError(f"unknown selection method {method!r}; use one of {METHODS}")
     if int(budget) != budget or budget < 0:
         raise InputError(f"the batch budget must be a non-negative integer, got {budget!r}")
+    if cost is not None and method not in COST_METHODS:
+        raise InputError(f"a label cost applies to {COST_METHODS}, not to {method!r}")
     if not len(pool) or budget == 0:
         return np.zeros(0, dtype=np.intp)
+    if cost is not None:
+        cost = np.asarray(cost, dtype=float)
+        if cost.shape != (len(pool),):
+            raise InputError(f"need one label cost per pool structure ({len(pool)}), "
+                             f"got shape {cost.shape}")
     if len(pool) <= budget:
         return np.arange(len(pool), dtype=np.intp)
     if method == "random":
@@ -180,15 +206,18 @@ def choose_batch(method: str, model: NNP | None, pool: Sequence[Atoms], budget: 
             return max_disagreement(s, int(budget))
         top = max_disagreement(s, shortlist_size(len(pool), int(budget), HYBRID_PREFILTER))
         pool = [pool[i] for i in top]
+        cost = None if cost is None else cost[top]
     if method == "d_optimal_atoms":
         ref = np.concatenate(atom_features(model, labelled)) if len(labelled) else None
         return d_optimal_blocks(atom_features(model, pool), int(budget),
-                                prior=1e-6 if ref is None else ref, ridge=1e-6)
+                                prior=1e-6 if ref is None else ref, ridge=1e-6, cost=cost)
     kind = "descriptor" if method == "farthest_point" else "last_layer"
     phi = structure_features(model, pool, kind)
     ref = structure_features(model, labelled, kind) if len(labelled) else None
     if method == "d_optimal":
-        return d_optimal(phi, int(budget), prior=1e-6 if ref is None else ref, ridge=1e-6)
+        return d_optimal(phi, int(budget), prior=1e-6 if ref is None else ref, ridge=1e-6,
+                         cost=cost)
     if method == "hybrid":
-        return top[d_optimal(phi, int(budget), prior=1e-6 if ref is None else ref, ridge=1e-6)]
+        return top[d_optimal(phi, int(budget), prior=1e-6 if ref is None else ref, ridge=1e-6,
+                             cost=cost)]
     return farthest_point(phi, int(budget), reference=ref)

@@ -33,7 +33,7 @@ import numpy as np
 
 from nnpot.active.execute import label_many
 from nnpot.active.explore import Watchdog, run_walker
-from nnpot.active.features import choose_batch
+from nnpot.active.features import choose_batch, label_cost
 from nnpot.active.oracle import (
     EMTOracle,
     FlakyOracle,
@@ -326,8 +326,10 @@ class ActiveLearning:
         needs_model = method in MODEL_METHODS and len(pool) > budget
         model = self.model(self.state.paths["model"])[0] if needs_model else None
         labelled = self.store.labelled_atoms() if needs_model else ()
+        sel = self.cfg.select
+        cost = label_cost(pool, sel.cost, sel.cost_exponent) if needs_model else None
         idx = choose_batch(method, model, pool, budget, sigmas=[a.info["sigma"] for a in pool],
-                           labelled=labelled, seed=_seed(self.cfg.seed, k, 17))
+                           labelled=labelled, seed=_seed(self.cfg.seed, k, 17), cost=cost)
         return set(idx.tolist())
 
     def _summarise(self, k: int, metrics: dict | None, header: dict | None) -> None:

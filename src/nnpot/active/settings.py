@@ -21,6 +21,7 @@ Example::
     [select]
     method = "d_optimal"
     batch_size = 8
+    cost = "uniform"           # or "atoms": gain per (atoms ** cost_exponent)
     [loop]
     max_iterations = 10
     max_labels = 200
@@ -132,6 +133,18 @@ class SelectConfig(Strict):
     method: Literal["d_optimal", "d_optimal_atoms", "disagreement", "farthest_point", "hybrid",
                     "random"] = "d_optimal"
     batch_size: int = Field(4, ge=1)
+    #: what a label costs: "uniform" (every structure alike) or "atoms" (atoms ** exponent);
+    #: with "atoms" the D-optimal methods pick by information gain per unit cost
+    cost: Literal["uniform", "atoms"] = "uniform"
+    cost_exponent: float = Field(1.0, ge=0.0, le=6.0)
+
+    @model_validator(mode="after")
+    def _cost_applies(self):
+        if self.cost != "uniform" and self.method not in ("d_optimal", "d_optimal_atoms",
+                                                          "hybrid"):
+            raise ValueError(f"[select] cost = {self.cost!r} applies to d_optimal, "
+                             f"d_optimal_atoms and hybrid, not to {self.method!r}")
+        return self
 
 
 class LoopConfig(Strict):
