@@ -8,6 +8,7 @@ import pytest
 import scipy.fft
 from scipy.special import eval_genlaguerre, gammaln, sph_harm_y, spherical_jn
 
+from nnpot.errors import InputError
 from nnpot.nuclear.ho import HBARC
 from nnpot.nuclear.threebody.angmom import clebsch_gordan
 from nnpot.nuclear.threebody.contact import F_PI, LAMBDA_CHI, contact_operator
@@ -188,6 +189,35 @@ def test_cd_expectation_matches_independent_plane_wave_evaluation(nmax):
         assert u @ (w @ v) == pytest.approx(mixed, rel=1e-6, abs=1e-8 * abs(ref))
 
 
+def test_cd_expectation_for_j_3_2_odd_parity_matches_the_oracle():
+    """Same check for J^pi = 3/2- at N_max = 3 (Jx = 1, 2, lam up to 3)."""
+    basis = build_basis(3, 1.5, 0.5, -1)
+    c = _physical(basis)
+    x = np.random.default_rng(3).normal(size=c.shape[1])
+    u = c @ (x / np.linalg.norm(x))
+    ref = _oracle_expectation(basis, u, B)
+    assert abs(ref) > 1e-3
+    assert u @ (cd_operator(basis, B) @ u) == pytest.approx(ref, rel=1e-6)
+
+
+def test_cd_term_vanishes_for_three_neutrons_and_is_p23_symmetric_on_physical_states():
+    """T = 3/2: the pair in the contact has t = 1, hence s = 0 (l = 0), and V_D vanishes on
+    antisymmetric states (as in neutron matter; Hebeler & Schwenk, PRC 82, 014314 (2010)).
+    Physical states are P23-odd, so each of the three pion assignments j gives the same
+    expectation: the factor 3 of V_D = 3 W_3."""
+    from nnpot.nuclear.threebody.jacobi import p23_matrix
+
+    for par, nmax in ((1, 4), (-1, 5)):
+        basis = build_basis(nmax, 0.5, 1.5, par)
+        c = _physical(basis)
+        w = cd_operator(basis, B)
+        assert np.abs(c.T @ (w @ c)).max() < 1e-12 * max(abs(w).max(), 1.0)
+    basis = build_basis(6)
+    for e in basis.es:
+        cf = basis.cfps[e]
+        assert np.allclose(cf.T @ p23_matrix(e) @ cf, -np.eye(cf.shape[1]), atol=1e-10)
+
+
 def test_cd_operator_is_hermitian_linear_and_acts_on_l0_lam_le_2_only():
     basis = build_basis(8)
     w1 = cd_operator(basis, B, 1.0)
@@ -235,6 +265,8 @@ def test_cd_zero_changes_nothing_and_c_e_is_untouched():
     ref = fit_contact(me, nmax, hw, H2M, target)
     line = cd_ce_line(me, nmax, hw, H2M, [0.0, 1.0], target=target)
     assert line[0].c_e == pytest.approx(ref, abs=1e-5)
+    with pytest.raises(InputError):
+        cd_ce_line(me, [4, 6], hw, H2M, [0.0])
     assert line[0].v_d == 0.0
     for pt in line:
         assert pt.energy == pytest.approx(target, abs=1e-5)

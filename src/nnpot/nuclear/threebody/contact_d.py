@@ -40,8 +40,8 @@ Conventions, step by step:
   (i = 2, j = 3) term acts on nucleons 2, 3 only, so the state is recoupled (explicit
   Clebsch-Gordan sums, M = J) to |[s1, (lam, (s2 s3) S) Jx] J> and |[t1, (t2 t3) t23] T>.
   There tau_2.tau_3 = 2 t23 (t23 + 1) - 3, and (sigma_2.Q)(sigma_3.Q)/(Q^2 + m^2) acts on
-  |(lam S) Jx> like one-pion exchange on an NN partial wave (J = 1/2 forces Jx <= 1, so
-  only lam <= 2 enters).
+  |(lam S) Jx> like one-pion exchange on an NN partial wave (Jx = J -+ 1/2, so only
+  lam <= J + 3/2 enters: lam <= 2 for the triton's J = 1/2).
 * Partial waves. K^{S Jx}_{lam' lam}(q, q') = i^(lam' - lam) int dq^ dq'^ [Y_lam'(q^) chi_S]
   ^dagger_Jx O(q - q') [Y_lam(q'^) chi_S]_Jx, the factor i^(lam' - lam) from the Fourier
   transform <q|N lam mu> = (-i)^lam phi_N lam(q) Y_lam mu(q^) of the coordinate-space HO
@@ -227,9 +227,11 @@ def cd_operator(basis: TritonBasis, b: float, c_d: float = 1.0, lam_mev: float =
     w = 0.5 * qmax * wq * q * q
     u = regulated_p_overlaps(basis.nmax, b, q, lam_mev, n_reg)
     b_rho = math.sqrt(1.5) * b
-    phi = {lm: _phi_table(lm, basis.nmax, q, b_rho) for lm in range(min(2, basis.nmax) + 1)}
-    # states that can feel V_D: l = 0 and lam <= 2
-    members = [(i, st) for i, st in enumerate(basis.states) if st.l == 0 and st.lam <= 2]
+    # (lam, S) Jx with Jx = J -+ 1/2 (coupled with s1 = 1/2 to J), so lam <= J + 3/2
+    jxs = [round(basis.big_j - HALF), round(basis.big_j + HALF)]
+    lam_max = min(jxs[-1] + 1, basis.nmax)
+    phi = {lm: _phi_table(lm, basis.nmax, q, b_rho) for lm in range(lam_max + 1)}
+    members = [(i, st) for i, st in enumerate(basis.states) if st.l == 0 and st.lam <= lam_max]
     if not members:
         return sp.csr_matrix((basis.dim, basis.dim))
     idx = np.array([i for i, _ in members])
@@ -238,9 +240,9 @@ def cd_operator(basis: TritonBasis, b: float, c_d: float = 1.0, lam_mev: float =
     lams = np.array([st.lam for _, st in members])
     pref = 6.0 * cd_strength(c_d) * 4.0 * math.pi / (2.0 * math.pi) ** 6
     block = np.zeros((len(members), len(members)))
-    for jx in (0, 1):
+    for jx in jxs:
         for big_s in (0, 1):
-            ls = [lm for lm in range(abs(jx - big_s), jx + big_s + 1) if lm <= 2]
+            ls = [lm for lm in range(abs(jx - big_s), jx + big_s + 1) if lm <= lam_max]
             for lo in ls:
                 for li in ls:
                     if (lo - li) % 2:
