@@ -258,53 +258,52 @@ static inline __attribute__((always_inline)) void FN(block)(
     }
 }
 
-/* Slot sums of centre i (pairs p0..p1). xs: [3][cap] coordinates of the centre's pairs
- * bucketed by element, each bucket padded to whole blocks of BW; cnt: [E + 1] scratch.
+/* Slot sums of centre i (pairs p0..p1). xs: [E][3][cap] coordinates of the centre's pairs
+ * by element, each bucket padded to whole blocks of BW (cap >= max pairs + BW); cnt:
+ * [2 E + 1] scratch.
  * Returns 0, or 1 when the pair list is bad here (a pair of another centre, a neighbour or
  * an element index out of range). */
 static int FN(centre)(const FN(Fw) *a, long i, const int64_t *ci, int64_t p0, int64_t p1,
                       int64_t cap, int64_t *restrict cnt, REAL *restrict xs,
                       REAL *restrict acc, REAL *restrict w) {
     const long E = a->E, R = a->R, C = a->C, Mt = a->Mt, NB = R + C + C * Mt;
-    for (long e = 0; e <= E; ++e) cnt[e] = 0;
+    /* one pass: element e's pairs go to xs[e * 3 * cap + (0, 1, 2) * cap + k] */
+    for (long e = 0; e < E; ++e) cnt[e] = 0;
     for (int64_t p = p0; p < p1; ++p) {
         const int64_t jn = a->jn[p];
         if (ci[p] != i || jn < 0 || jn >= a->n) return 1;
         const int64_t e = a->species[jn];
         if (e < 0 || e >= E) return 1;
-        ++cnt[e + 1];
-    }
-    /* bucket starts, each rounded up to whole blocks; pads at (r_c, 0, 0) */
-    for (long e = 0; e < E; ++e) {
-        const int64_t b0 = cnt[e], len = cnt[e + 1];
-        const int64_t b1 = b0 + (len + BW - 1) / BW * BW;
-        for (int64_t q = b0 + len; q < b1; ++q) {
-            xs[q] = a->rc;
-            xs[cap + q] = 0;
-            xs[2 * cap + q] = 0;
-        }
-        cnt[e + 1] = b1;
-    }
-    int64_t *pos = cnt + E + 1;  /* [E] write positions */
-    for (long e = 0; e < E; ++e) pos[e] = cnt[e];
-    for (int64_t p = p0; p < p1; ++p) {
-        const int64_t q = pos[a->species[a->jn[p]]]++;
+        const int64_t k = cnt[e]++;
+        REAL *dst = xs + e * 3 * cap + k;
         const REAL *x = a->rij + 3 * p;
-        xs[q] = x[0];
-        xs[cap + q] = x[1];
-        xs[2 * cap + q] = x[2];
+        dst[0] = x[0];
+        dst[cap] = x[1];
+        dst[2 * cap] = x[2];
+    }
+    int64_t *pos = cnt + E + 1;
+    for (long e = 0; e < E; ++e) {  /* pad to whole blocks at (r_c, 0, 0) */
+        REAL *b = xs + e * 3 * cap;
+        const int64_t len = cnt[e], end = (len + BW - 1) / BW * BW;
+        for (int64_t q = len; q < end; ++q) {
+            b[q] = a->rc;
+            b[cap + q] = 0;
+            b[2 * cap + q] = 0;
+        }
+        pos[e] = end;
     }
     REAL *rad = a->rad + i * E * R, *dsq = a->dsq + i * E * C, *mom = a->mom + i * E * C * Mt;
     for (long e = 0; e < E; ++e) {
-        if (pos[e] == cnt[e]) {  /* no neighbour of this element */
+        if (pos[e] == 0) {  /* no neighbour of this element */
             for (long r = 0; r < R; ++r) rad[e * R + r] = 0;
             for (long c = 0; c < C; ++c) dsq[e * C + c] = 0;
             for (long q = 0; q < C * Mt; ++q) mom[e * C * Mt + q] = 0;
             continue;
         }
         for (long q = 0; q < NB * BW; ++q) acc[q] = 0;
-        for (int64_t s = cnt[e]; s < cnt[e + 1]; s += BW)
-            FN(block)(a, xs + s, xs + cap + s, xs + 2 * cap + s, w, acc);
+        const REAL *b = xs + e * 3 * cap;
+        for (int64_t s = 0; s < pos[e]; s += BW)
+            FN(block)(a, b + s, b + cap + s, b + 2 * cap + s, w, acc);
         /* lane sums, once per (centre, element) */
         for (long row = 0; row < NB; ++row) {
             REAL sum = 0;
@@ -351,13 +350,13 @@ int FN(slot_sums)(const int64_t *dims, double rc_, const REAL *rij, const int64_
         free(ptr);
         return -2;
     }
-    const int64_t cap = maxdeg + E * BW;  /* buckets padded to whole blocks */
+    const int64_t cap = maxdeg + BW;  /* per element, padded to whole blocks */
     int64_t **ib = calloc((size_t)nt, sizeof(int64_t *));
     REAL **scr = calloc((size_t)nt, sizeof(REAL *));
     fail = !ib || !scr;
     for (int t = 0; t < nt && !fail; ++t) {
         ib[t] = malloc((size_t)(2 * E + 1) * sizeof(int64_t));
-        scr[t] = malloc((size_t)(3 * cap + NB * BW + n_w) * sizeof(REAL));
+        scr[t] = malloc((size_t)(3 * E * cap + NB * BW + n_w) * sizeof(REAL));
         fail = !ib[t] || !scr[t];
     }
     if (!fail) {
@@ -368,7 +367,7 @@ int FN(slot_sums)(const int64_t *dims, double rc_, const REAL *rij, const int64_
 #else
             const int tid = 0;
 #endif
-            REAL *xs = scr[tid], *acc = xs + 3 * cap, *w = acc + NB * BW;
+            REAL *xs = scr[tid], *acc = xs + 3 * E * cap, *w = acc + NB * BW;
             int mine = 0;
 #pragma omp for schedule(dynamic, 32)
             for (long c = 0; c < n; ++c)
