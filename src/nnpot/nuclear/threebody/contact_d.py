@@ -1,7 +1,7 @@
 """One-pion-exchange--contact three-nucleon force (c_D term) in the A = 3 Jacobi HO basis.
 
 The N2LO chiral 3NF (Epelbaum, Nogga, Gloeckle, Kamada, Meissner, Witala, Phys. Rev. C 66,
-064001 (2002), Eq. (2.10); the same expression is written out in the public notes
+064001 (2002); the same expression is written out in the public notes
 github.com/hhurongzhe/Three-Body-Jacobi, docs/Theory.md) has, next to the c_E contact of
 :mod:`contact`, the term
 
