@@ -312,6 +312,27 @@ def lowrank_target(quick: bool) -> dict:
             "min_speedup_cold": min(r["speedup_cold"] for r in rows.values())}
 
 
+def cd_ce_line(quick: bool) -> dict:
+    """The c_D - c_E line of the shipped model (member 0, hw = 24 MeV): for each c_D, c_E
+    fitted to the extrapolated 3H energy -8.4818 MeV; E, r_p, r_m at the largest N_max."""
+    import time
+
+    from nnpot.nuclear.modelfile import load_model, shipped_model_path
+    from nnpot.nuclear.threebody.driver import model_hbar2_m, model_me
+    from nnpot.nuclear.threebody.fit3n import cd_ce_line as line
+
+    path = shipped_model_path()
+    if not path.is_file():
+        return {"skipped": "no shipped model"}
+    nmax = [16, 20, 24] if quick else [32, 40, 48]
+    t0 = time.perf_counter()
+    me = model_me(load_model(path), 0, nmax[-1], 24.0)
+    pts = line(me, nmax, 24.0, model_hbar2_m(), [-2.0, -1.0, 0.0, 1.0, 2.0])
+    return {"model": str(path), "member": 0, "hw_mev": 24.0, "nmax": nmax,
+            "regulator": {"lambda_mev": 500.0, "n": 2}, "points": [p.as_dict() for p in pts],
+            "seconds": time.perf_counter() - t0}
+
+
 def export_timing(quick: bool) -> dict:
     import tempfile
 
@@ -341,6 +362,7 @@ def main(out_dir: Path | str = "benchmarks/results", quick: bool = False) -> dic
     res["fitted_model"] = fitted_model(quick)
     res["lowrank_speed"] = lowrank_speed(quick)
     res["lowrank_target"] = lowrank_target(quick)
+    res["cd_ce_line"] = cd_ce_line(quick)
     res["export"] = export_timing(quick)
     rows = []
     for name, v in res["validation"].items():
@@ -357,6 +379,9 @@ def main(out_dir: Path | str = "benchmarks/results", quick: bool = False) -> dic
         rows.append({"what": f"low rank {name}: smallest optimised rank within 0.05 deg",
                      "rank": v["rank"], "met": v["met"], "max_dphase_deg": v["max_dphase_deg"],
                      "speedup": v["speedup"]})
+    for p in res["cd_ce_line"].get("points", []):
+        rows.append({"what": f"3NF c_D-c_E line, c_D = {p['c_d']:g}", "c_E": p["c_e"],
+                     "E_nmax": p["energy"], "r_p_fm": p["r_p"], "V_D": p["v_d"]})
     rows.append(res["export"])
     res["table"] = rows
     res["seconds_total"] = time.perf_counter() - t0

@@ -257,7 +257,7 @@ def test_cd_zero_changes_nothing_and_c_e_is_untouched():
     """With c_D = 0 the c_D-c_E line reproduces fit_contact; contact.py's operator is as
     before (its tests live in test_mb_triton.py)."""
     from nnpot.nuclear.threebody.fit3n import cd_ce_line
-    from nnpot.nuclear.threebody.triton import fit_contact
+    from nnpot.nuclear.threebody.triton import fit_contact, solve_triton
 
     hw, nmax = 30.0, 8
     me = local_me(lambda s, j, t, l: minnesota_r(s) if l % 2 == 0 else None, nmax, hw, H2M)
@@ -265,6 +265,12 @@ def test_cd_zero_changes_nothing_and_c_e_is_untouched():
     ref = fit_contact(me, nmax, hw, H2M, target)
     line = cd_ce_line(me, nmax, hw, H2M, [0.0, 1.0], target=target)
     assert line[0].c_e == pytest.approx(ref, abs=1e-5)
+    # fit_contact at fixed c_D (what `nnpot nuclear triton --c-d 1 --fit-c-e` runs) is the
+    # same point of the line, and solve_triton with both terms lands on the target
+    at_1 = fit_contact(me, nmax, hw, H2M, target, c_d=1.0)
+    assert at_1 == pytest.approx(line[1].c_e, abs=1e-5)
+    both = solve_triton(me, nmax, hw, H2M, c_e=at_1, c_d=1.0)
+    assert both.energy == pytest.approx(target, abs=1e-5) and both.c_d == 1.0
     with pytest.raises(InputError):
         cd_ce_line(me, [4, 6], hw, H2M, [0.0])
     assert line[0].v_d == 0.0

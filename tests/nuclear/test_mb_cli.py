@@ -112,6 +112,19 @@ def test_triton_cli_matches_library(ope_model, capsys):
     assert energies[0] > energies[1] > energies[2]  # variational in N_max
 
 
+def test_triton_cli_c_d_with_fitted_c_e(ope_model, capsys):
+    """--c-d with --fit-c-e: c_E is fitted at that c_D, the 3NF energy lands on -B(3H),
+    and the result records both LECs."""
+    assert main(["nuclear", "triton", str(ope_model), "--nmax", "6", "--hw", "24",
+                 "--c-d", "1.5", "--fit-c-e", "--json"]) == 0
+    res = _json(capsys)
+    assert res["c_d"] == 1.5 and res["members"]["0"]["with_3nf"][0]["c_d"] == 1.5
+    assert res["e_3nf_mev"] == pytest.approx(-8.4818, abs=1e-4)
+    assert main(["nuclear", "triton", str(ope_model), "--nmax", "6", "--hw", "24",
+                 "--fit-c-e", "--json"]) == 0
+    assert _json(capsys)["c_e"] != pytest.approx(res["c_e"], abs=1e-3)  # c_D matters
+
+
 def test_triton_refuses_models_with_spurious_bound_states(tmp_path, capsys):
     path = tmp_path / "n2lo.nnp"
     save_model(path, [NuclearPotential(pion={"order": "N2LO"})])  # TPE without contacts

@@ -77,6 +77,8 @@ def register(subparsers) -> None:
     p.add_argument("--nbig", type=int, default=None, help="two-body space for --ols")
     p.add_argument("--c-e", type=float, default=None, help="three-nucleon contact c_E")
     p.add_argument("--fit-c-e", action="store_true", help="fit c_E to B(3H) = 8.4818 MeV")
+    p.add_argument("--c-d", type=float, default=0.0,
+                   help="one-pion-exchange-contact 3NF c_D (fixed; --fit-c-e fits c_E at it)")
     p.add_argument("--committee", action="store_true", help="all committee members")
     p.add_argument("--precision", default="float64", choices=["float64", "mixed", "float32"])
     p.add_argument("--json", action="store_true")
@@ -183,7 +185,8 @@ def run_triton(args: argparse.Namespace) -> int:
         f"N_max {d['nmax']:3d}  E = {d['energy']:.5f} MeV  r_p = {d['r_p']:.3f} fm  "
         f"(dim {d['dim_physical']}, {d['seconds_solve']:.1f} s)", file=sys.stderr))
     res = model_triton(model, nmax, args.hw, ols=args.ols, nbig=args.nbig, members=members,
-                       c_e=args.c_e, fit_c_e=args.fit_c_e, precision=args.precision, log=log)
+                       c_e=args.c_e, fit_c_e=args.fit_c_e, precision=args.precision, log=log,
+                       c_d=args.c_d)
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
@@ -195,6 +198,7 @@ def run_triton(args: argparse.Namespace) -> int:
     if len(members) > 1:
         print(f"  committee std {res['e_nn_committee_std_mev']:.4f} MeV")
     if "c_e" in res:
-        print(f"with 3NF contact c_E = {res['c_e']:.4f}: E = {res['e_3nf_mev']:.4f} MeV, "
+        print(f"with 3NF c_D = {res['c_d']:g}, c_E = {res['c_e']:.4f}: "
+              f"E = {res['e_3nf_mev']:.4f} MeV, "
               f"r_p = {res['r_p_3nf_fm']:.3f} fm (at N_max = {nmax[-1]})")
     return 0

@@ -88,11 +88,14 @@ def model_triton(model, nmax_list: Sequence[int], hw: float, ols: bool = False,
                  nbig: int | None = None, members: Sequence[int] = (0,),
                  c_e: float | None = None, fit_c_e: bool = False,
                  contact: tuple[float, int] = (500.0, 2), precision: str = "float64",
-                 check: bool = True, log: Callable[[dict], None] | None = None) -> dict:
+                 check: bool = True, log: Callable[[dict], None] | None = None,
+                 c_d: float = 0.0) -> dict:
     """3H from a fitted model: energies per N_max and member, extrapolation, optional 3NF.
 
     With ``fit_c_e`` the contact strength is fitted (central member, largest N_max) to
     E = -B(3H) = -8.4818 MeV and then applied to every member; ``c_e`` fixes it instead.
+    ``c_d``: strength of the one-pion-exchange-contact term (:mod:`contact_d`), fixed (the
+    c_E fit is done at this c_D).
     Returns a JSON-ready dict (energies MeV, radii fm).
     """
     nmax_list = sorted(int(n) for n in nmax_list)
@@ -133,14 +136,16 @@ def model_triton(model, nmax_list: Sequence[int], hw: float, ols: bool = False,
     out["e_nn_mev"] = nn[0]
     out["e_nn_last_mev"] = central["energy"]
     out["e_nn_committee_std_mev"] = float(np.std(nn, ddof=1)) if len(nn) > 1 else 0.0
-    if fit_c_e or c_e:
+    if fit_c_e or c_e or c_d:
+        c_e = c_e or 0.0
         if fit_c_e:
             fit_n = nmax_list[-3:] if len(nmax_list) >= 3 else nmax_list[-1]
             c_e = fit_contact(me_cache[members[0]], fit_n, hw, h2m, -B_3H, ols=ols,
-                              contact=contact, nbig=nbig)
+                              contact=contact, nbig=nbig, c_d=c_d)
             out["c_e_fitted_to"] = ("extrapolated energy of N_max " + str(fit_n)
                                     if isinstance(fit_n, list) else f"N_max = {fit_n}")
         out["c_e"] = c_e
+        out["c_d"] = float(c_d)
         if abs(c_e) > 10.0:  # natural size is O(1) (F_pi^4 Lambda_chi units)
             out["c_e_note"] = (f"|c_E| = {abs(c_e):.3g} is far from natural size O(1): the NN "
                                "wave function has little weight where the regulated contact "
@@ -150,7 +155,7 @@ def model_triton(model, nmax_list: Sequence[int], hw: float, ols: bool = False,
         with3 = []
         for m in members:
             res, ext = triton_scan(me_cache[m], nmax_list, hw, h2m, ols=ols, nbig=nbig,
-                                   c_e=c_e, contact=contact, precision=precision)
+                                   c_e=c_e, contact=contact, precision=precision, c_d=c_d)
             entry = out["members"][str(m)]
             entry["with_3nf"] = [r.as_dict() for r in res]
             entry["with_3nf_extrapolation"] = ext.as_dict() if ext else None

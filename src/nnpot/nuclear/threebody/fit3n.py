@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import scipy.optimize
 
 from nnpot.errors import InputError
 from nnpot.nuclear.threebody.contact import contact_operator
@@ -35,6 +34,7 @@ from nnpot.nuclear.threebody.hamiltonian import (
 )
 from nnpot.nuclear.threebody.interaction import effective_me
 from nnpot.nuclear.threebody.lanczos import ground_state
+from nnpot.nuclear.threebody.triton import bracketed_root
 
 __all__ = ["CdCePoint", "cd_ce_line"]
 
@@ -105,15 +105,8 @@ def cd_ce_line(me, nmax, hw: float, hbar2_m: float, c_d_values: Sequence[float],
     out = []
     for c_d in c_d_values:
         c_d = float(c_d)
-        lo, hi = bracket
-        flo, fhi = energy(lo, c_d), energy(hi, c_d)
-        while np.sign(flo) == np.sign(fhi) and max(abs(lo), abs(hi)) * 4.0 <= max_abs:
-            lo, hi = 4.0 * lo, 4.0 * hi
-            flo, fhi = energy(lo, c_d), energy(hi, c_d)
-        if np.sign(flo) == np.sign(fhi):
-            raise InputError(f"no c_E in [{lo}, {hi}] gives E = {target} MeV at c_D = {c_d} "
-                             f"(E - target = {flo:.3f}, {fhi:.3f} MeV at the ends)")
-        c_e = float(scipy.optimize.brentq(energy, lo, hi, args=(c_d,), xtol=tol))
+        c_e = bracketed_root(lambda c, c_d=c_d: energy(c, c_d), bracket, max_abs, tol,
+                             f"c_E that gives E = {target} MeV at c_D = {c_d}")
         fitted = energy(c_e, c_d) + target
         res, ham = solve(len(systems) - 1, c_d, c_e)
         basis, _, w_d, w_e = systems[-1]

@@ -25,6 +25,7 @@ import torch
 
 from nnpot.errors import InputError
 from nnpot.nuclear.threebody.contact import contact_operator
+from nnpot.nuclear.threebody.contact_d import cd_operator
 from nnpot.nuclear.threebody.extrapolate import Extrapolation, extrapolate_exponential
 from nnpot.nuclear.threebody.hamiltonian import (
     JacobiHamiltonian,
@@ -35,7 +36,8 @@ from nnpot.nuclear.threebody.hamiltonian import (
 from nnpot.nuclear.threebody.interaction import effective_me
 from nnpot.nuclear.threebody.lanczos import ground_state
 
-__all__ = ["TritonResult", "solve_triton", "triton_scan", "fit_contact"]
+__all__ = ["TritonResult", "solve_triton", "triton_scan", "fit_contact", "bracketed_root",
+           "three_body_operator"]
 
 
 @dataclass
@@ -56,29 +58,42 @@ class TritonResult:
     precision: str
     ols: bool
     c_e: float
+    c_d: float = 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
+def three_body_operator(basis, b: float, c_e: float = 0.0, c_d: float = 0.0,
+                        contact: tuple[float, int] = (500.0, 2)):
+    """c_E W_E + c_D W_D [MeV] on ``basis`` (Jacobi length ``b`` [fm], regulator
+    ``contact`` = (Lambda [MeV], n)), or None when both vanish (:mod:`contact`,
+    :mod:`contact_d`)."""
+    ops = []
+    if c_e:
+        ops.append(contact_operator(basis, b, c_e, contact[0], contact[1]))
+    if c_d:
+        ops.append(cd_operator(basis, b, c_d, contact[0], contact[1]))
+    return sum(ops[1:], ops[0]) if ops else None
+
+
 def solve_triton(me: dict, nmax: int, hw: float, hbar2_m: float, ols: bool = False,
                  c_e: float = 0.0, contact: tuple[float, int] = (500.0, 2),
                  precision: str = "float64", device: str | torch.device = "cpu",
-                 tol: float = 1e-9, return_vector: bool = False):
+                 tol: float = 1e-9, return_vector: bool = False, c_d: float = 0.0):
     """Ground state of 3H at ``nmax`` quanta and ``hw`` [MeV] from two-body HO matrix elements.
 
     ``me``: {(s, j, t): {(l', l): M}} covering >= nmax quanta (for ``ols=True`` already the
-    effective interaction for this nmax). ``c_e``: contact strength (dimensionless, see
-    :mod:`contact`), regulator ``contact`` = (Lambda [MeV], n).
+    effective interaction for this nmax). ``c_e``, ``c_d``: strengths of the 3NF contact
+    and one-pion-exchange-contact terms (dimensionless, see :mod:`contact`,
+    :mod:`contact_d`), regulator ``contact`` = (Lambda [MeV], n).
     """
     if hw <= 0 or hbar2_m <= 0:
         raise InputError(f"hbar omega and hbar^2/m must be positive, got {hw}, {hbar2_m}")
     t0 = time.perf_counter()
     basis = build_basis(nmax)
     b = math.sqrt(hbar2_m / hw)
-    extra = None
-    if c_e:
-        extra = contact_operator(basis, b, c_e, contact[0], contact[1])
+    extra = three_body_operator(basis, b, c_e, c_d, contact)
     h = assemble(basis, hw, me, extra=extra, oscillator=ols)
     ham = JacobiHamiltonian(basis, h, device=device)
     t1 = time.perf_counter()
@@ -91,15 +106,15 @@ def solve_triton(me: dict, nmax: int, hw: float, hbar2_m: float, ols: bool = Fal
     rm = math.sqrt(2.0 / 3.0 * b * b * ham.expectation(w_m, x))
     out = TritonResult(int(nmax), float(hw), float(res.energy), rp, rm, basis.dim,
                        basis.dim_physical, res.iterations, res.residual, t1 - t0, t2 - t1,
-                       precision, bool(ols), float(c_e))
+                       precision, bool(ols), float(c_e), float(c_d))
     return (out, res.vector, ham) if return_vector else out
 
 
 def triton_scan(bare_me: dict, nmax_list: Sequence[int], hw: float, hbar2_m: float,
                 ols: bool = False, nbig: int | None = None, c_e: float = 0.0,
                 contact: tuple[float, int] = (500.0, 2), precision: str = "float64",
-                window: int = 3, log: Callable[[dict], None] | None = None
-                ) -> tuple[list[TritonResult], Extrapolation | None]:
+                window: int = 3, log: Callable[[dict], None] | None = None,
+                c_d: float = 0.0) -> tuple[list[TritonResult], Extrapolation | None]:
     """Energies for each N_max and the exponential extrapolation (if >= ``window`` points).
 
     ``bare_me`` covers max(nmax_list) quanta (bare) or ``nbig`` quanta (OLS).
@@ -108,7 +123,7 @@ def triton_scan(bare_me: dict, nmax_list: Sequence[int], hw: float, hbar2_m: flo
     for nmax in nmax_list:
         me = effective_me(bare_me, nmax, nbig, hw) if ols else bare_me
         r = solve_triton(me, nmax, hw, hbar2_m, ols=ols, c_e=c_e, contact=contact,
-                         precision=precision)
+                         precision=precision, c_d=c_d)
         results.append(r)
         if log:
             log(r.as_dict())
@@ -119,22 +134,38 @@ def triton_scan(bare_me: dict, nmax_list: Sequence[int], hw: float, hbar2_m: flo
     return results, ext
 
 
+def bracketed_root(f: Callable[[float], float], bracket: tuple[float, float],
+                   max_abs: float, tol: float, what: str) -> float:
+    """Root of ``f`` by Brent's method; when ``bracket`` holds no sign change it is widened
+    by factors of 4 up to ``max_abs``, then InputError (``what`` names the quantity)."""
+    import scipy.optimize
+
+    lo, hi = bracket
+    flo, fhi = f(lo), f(hi)
+    while np.sign(flo) == np.sign(fhi) and max(abs(lo), abs(hi)) * 4.0 <= max_abs:
+        lo, hi = 4.0 * lo, 4.0 * hi
+        flo, fhi = f(lo), f(hi)
+    if np.sign(flo) == np.sign(fhi):
+        raise InputError(f"no {what} in [{lo}, {hi}] (f = {flo:.3f}, {fhi:.3f} MeV at the "
+                         "ends)")
+    return float(scipy.optimize.brentq(f, lo, hi, xtol=tol))
+
+
 def fit_contact(me, nmax, hw: float, hbar2_m: float, target: float,
                 ols: bool = False, contact: tuple[float, int] = (500.0, 2),
                 bracket: tuple[float, float] = (-5.0, 5.0), tol: float = 1e-6,
-                nbig: int | None = None, max_abs: float = 1e4) -> float:
-    """c_E such that the 3H energy equals ``target`` [MeV].
+                nbig: int | None = None, max_abs: float = 1e4, c_d: float = 0.0) -> float:
+    """c_E such that the 3H energy equals ``target`` [MeV] (at fixed ``c_d``).
 
     ``nmax`` an int: the energy at that N_max. A list of >= 3 N_max: the exponentially
     extrapolated energy (:mod:`extrapolate`). ``me`` are matrix elements valid for every
     N_max (bare), or bare ones up to ``nbig`` quanta when ``ols`` (converted per N_max).
-    H(c_E) = H_NN + c_E W is linear in c_E; the root is found with Brent's method. When
-    ``bracket`` holds no root it is widened by factors of 4 up to |c_E| = ``max_abs`` (a
-    potential whose wave function has little weight where the regulated contact acts
-    needs an unnaturally large c_E; the caller should report that, not hide it).
+    H(c_E) = H_NN + c_D W_D + c_E W_E is linear in c_E; the root is found with Brent's
+    method. When ``bracket`` holds no root it is widened by factors of 4 up to |c_E| =
+    ``max_abs`` (a potential whose wave function has little weight where the regulated
+    contact acts needs an unnaturally large c_E; the caller should report that, not hide
+    it). :func:`nnpot.nuclear.threebody.fit3n.cd_ce_line` scans c_D.
     """
-    import scipy.optimize
-
     nlist = [int(nmax)] if np.isscalar(nmax) else sorted(int(n) for n in nmax)
     if len(nlist) == 2:
         raise InputError("give one N_max or at least three (for the extrapolation)")
@@ -143,7 +174,9 @@ def fit_contact(me, nmax, hw: float, hbar2_m: float, target: float,
     for n in nlist:
         basis = build_basis(n)
         m = effective_me(me, n, nbig, hw) if (ols and nbig is not None) else me
-        systems.append((basis, assemble(basis, hw, m, oscillator=ols),
+        systems.append((basis, assemble(basis, hw, m, oscillator=ols,
+                                        extra=three_body_operator(basis, b, 0.0, c_d,
+                                                                  contact)),
                         contact_operator(basis, b, 1.0, contact[0], contact[1])))
     start: dict = {}
 
@@ -157,12 +190,5 @@ def fit_contact(me, nmax, hw: float, hbar2_m: float, target: float,
         e = es[0] if len(es) == 1 else extrapolate_exponential(nlist, es).e_inf
         return e - target
 
-    lo, hi = bracket
-    flo, fhi = energy(lo), energy(hi)
-    while np.sign(flo) == np.sign(fhi) and max(abs(lo), abs(hi)) * 4.0 <= max_abs:
-        lo, hi = 4.0 * lo, 4.0 * hi
-        flo, fhi = energy(lo), energy(hi)
-    if np.sign(flo) == np.sign(fhi):
-        raise InputError(f"no c_E in [{lo}, {hi}] gives E = {target} MeV "
-                         f"(E - target = {flo:.3f}, {fhi:.3f} MeV at the ends)")
-    return float(scipy.optimize.brentq(energy, lo, hi, xtol=tol))
+    return bracketed_root(energy, bracket, max_abs, tol,
+                          f"c_E that gives E = {target} MeV at c_D = {c_d}")
