@@ -177,8 +177,9 @@ def _worker_profile(cfg: dict) -> dict:
     import numpy as np
     import torch
 
+    from nnpot.atomistic import forward_c
     from nnpot.atomistic.descriptors import default_spec
-    from nnpot.atomistic.descriptors_moments import Layout, SlotSums, run_sums
+    from nnpot.atomistic.descriptors_moments import Layout, SlotSums, run_sums, run_sums_torch
     from nnpot.atomistic.model import NNP
     from nnpot.atomistic.neighbors import make_batch, pair_vectors
 
@@ -235,18 +236,30 @@ def _worker_profile(cfg: dict) -> dict:
         with torch.no_grad():
             pair_vectors(b.positions, b.cell, b.batch, b.i, b.j, b.shifts)
 
+    def c_sums():
+        forward_c.slot_sums(rij, plan.kernel, b.species, b.i, b.j, n, 2)
+
+    def c_g5():
+        forward_c.g5(plan, dsq, mom)
+
+    c_rows = {"E+F path: slot sums in C (forward_c.slot_sums)": c_sums,
+              "E+F path: G5 contraction in C (forward_c.g5)": c_g5} \
+        if forward_c.usable(rij) else {}
     stages = {  # the E + F path of NNP.compute on a CPU (C kernels when they are built)
               "E+F path: pair vectors, no gradient (fused C kernel)": pv_nograd,
-              "E+F path: descriptor forward (layout, slot sums, G5) = pullback set-up":
+              "E+F path: descriptor forward (slot sums, G5) = pullback set-up":
                   lambda: model.descriptor.pullback(b.species, b.i, b.j, rij),
+              **c_rows,
               "E+F path: pullback to forces, 1 cotangent (C kernel)":
                   lambda: pb1.atoms(cot1, virial=False),
               "per-element MLPs 2x25, fwd + bwd": mlp,
               "total: NNP.compute energy + forces": lambda: model.compute(b, forces=True),
               # the autograd path (training on forces, GPU), stage by stage
               "autograd path: pair vectors r_ij + backward": pv,
-              "slot layout (padding indices)": lambda: Layout(b.species, b.i, b.j, n, 2),
-              "slot sums forward (radial, moments)": lambda: run_sums(rij, plan.kernel, lay),
+              "torch path: slot layout (padding indices)":
+                  lambda: Layout(b.species, b.i, b.j, n, 2).chunks,
+              "torch path: slot sums forward (radial, moments)":
+                  lambda: run_sums_torch(rij, plan.kernel, lay),
               "autograd path: slot sums forward + hand-written backward": slot_sums,
               "autograd path: G5 contraction of moments, fwd + bwd": g5,
               "committee 8: pullback set-up (layout, slot sums, G5)":
