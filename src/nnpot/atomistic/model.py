@@ -248,12 +248,21 @@ class NNP(nn.Module):
             e_atom, v_atom = self.atomic_outputs(
                 batch.species, [(idx, x) for (idx, _), x in zip(inputs, xs, strict=True)])
             grads = torch.autograd.grad(e_atom.sum(), xs, allow_unused=True)
-        dedg = g.new_zeros(m, n, g.shape[1])
+        nf = g.shape[1]
+        # elements partition the atoms: when every element uses all F columns and has a
+        # gradient, each row of ∂E/∂G is written once (no zero fill, no scatter of blocks)
+        every_column = self.spec.centre_columns is None  # columns(k) = arange(F) for all k
+        dense = every_column and all(gx is not None for gx in grads) \
+            and sum(idx.numel() for idx, _ in inputs) == n
+        dedg = g.new_empty(m, n, nf) if dense else g.new_zeros(m, n, nf)
         for k, ((idx, _), gx) in enumerate(zip(inputs, grads, strict=True)):
             if gx is None or idx.numel() == 0:
                 continue
             cols = self.columns(k)
-            block = g.new_zeros(m, len(idx), g.shape[1])
+            if every_column:
+                dedg.index_copy_(1, idx, gx / self.feature_std[k, cols])
+                continue
+            block = g.new_zeros(m, len(idx), nf)
             block[:, :, cols] = gx / self.feature_std[k, cols]
             dedg[:, idx] = block
         if not members:  # mean forces only: one cotangent, ∂(mean_m E_m)/∂G
