@@ -76,7 +76,8 @@ def _cpu_model() -> str:
 
 def _build(name: str, cc: str) -> Path:
     src = SOURCE_DIR / f"{name}.c"
-    code = src.read_bytes()
+    # the source and every shared header of _csrc (kmath.h) form the cache key
+    code = src.read_bytes() + b"".join(h.read_bytes() for h in sorted(SOURCE_DIR.glob("*.h")))
     version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
     errors = []
     for extra in (OPENMP, []):

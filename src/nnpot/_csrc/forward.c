@@ -35,59 +35,8 @@
 #include <omp.h>
 #endif
 
-#define FW_PI 3.14159265358979323846
-
-/* exp for x in [-60, 0] (callers clamp): 2^k e^f, |f| <= ln2/2, Taylor to x^13 (double,
- * below 1e-16 relative) or x^7 (float, below 1e-8); no libm call, so loops vectorise. */
-static inline double fw_exp_f64(double x) {
-    const double shift = 0x1.8p52;
-    double t = x * 1.4426950408889634 + shift;
-    double kd = t - shift;
-    int64_t bits;
-    memcpy(&bits, &t, 8);
-    double f = x - kd * 0.6931471803691238;
-    f -= kd * 1.9082149292705877e-10;
-    double p = 1.0 / 6227020800.0;
-    p = p * f + 1.0 / 479001600.0;
-    p = p * f + 1.0 / 39916800.0;
-    p = p * f + 1.0 / 3628800.0;
-    p = p * f + 1.0 / 362880.0;
-    p = p * f + 1.0 / 40320.0;
-    p = p * f + 1.0 / 5040.0;
-    p = p * f + 1.0 / 720.0;
-    p = p * f + 1.0 / 120.0;
-    p = p * f + 1.0 / 24.0;
-    p = p * f + 1.0 / 6.0;
-    p = p * f + 0.5;
-    p = p * f + 1.0;
-    p = p * f + 1.0;
-    int64_t sb = (int64_t)((uint64_t)(bits + 1023) << 52);
-    double s;
-    memcpy(&s, &sb, 8);
-    return p * s;
-}
-
-static inline float fw_exp_f32(float x) {
-    const float shift = 0x1.8p23f;
-    float t = x * 1.44269504f + shift;
-    float kd = t - shift;
-    int32_t bits;
-    memcpy(&bits, &t, 4);
-    float f = x - kd * 0.693145752f;
-    f -= kd * 1.42860677e-06f;
-    float p = 1.0f / 5040.0f;
-    p = p * f + 1.0f / 720.0f;
-    p = p * f + 1.0f / 120.0f;
-    p = p * f + 1.0f / 24.0f;
-    p = p * f + 1.0f / 6.0f;
-    p = p * f + 0.5f;
-    p = p * f + 1.0f;
-    p = p * f + 1.0f;
-    int32_t sb = (int32_t)((uint32_t)(bits + 127) << 23);
-    float s;
-    memcpy(&s, &sb, 4);
-    return p * s;
-}
+#include "kmath.h"
+#define FW_PI KM_PI
 
 /* cos(pi t) for t in [0, 1]: with z = pi (t - 1/2), |z| <= pi/2, it is -sin z (Taylor to
  * z^21: below 1e-17); no libm call, so it vectorises. */
@@ -118,14 +67,6 @@ static inline float fw_cospi_f32(float t) {  /* the same to z^11 (below 1e-9) */
     return -ps * z;
 }
 
-static int fw_threads(long want) {
-#ifdef _OPENMP
-    return want > 0 ? (int)want : omp_get_max_threads();
-#else
-    (void)want;
-    return 1;
-#endif
-}
 
 /* first index p in [0, P) with ci[p] >= c (P when none); ci sorted */
 static int64_t fw_lower_bound(const int64_t *ci, int64_t P, int64_t c) {
@@ -142,7 +83,7 @@ static int64_t fw_lower_bound(const int64_t *ci, int64_t P, int64_t c) {
 
 #define REAL double
 #define FN(name) name##_f64
-#define EXPR fw_exp_f64
+#define EXPR km_exp_f64
 #define COSPI fw_cospi
 #define BW 8 /* pairs per block: one 512-bit vector */
 #include "forward.c" /* this file, second pass */
@@ -154,7 +95,7 @@ static int64_t fw_lower_bound(const int64_t *ci, int64_t P, int64_t c) {
 
 #define REAL float
 #define FN(name) name##_f32
-#define EXPR fw_exp_f32
+#define EXPR km_exp_f32
 #define COSPI fw_cospi_f32
 #define BW 16
 #include "forward.c" /* this file, second pass */
@@ -330,7 +271,7 @@ int FN(slot_sums)(const int64_t *dims, double rc_, const REAL *rij, const int64_
                 mom};
     const long n = a.n, P = dims[1], E = a.E;
     if (n <= 0) return P > 0 ? -2 : 0;
-    const int nt = fw_threads(dims[9]);
+    const int nt = km_threads(dims[9]);
     const long NB = a.R + a.C + a.C * a.Mt;
     const long n_all = (a.L + 1) * (a.L + 2) * (a.L + 3) / 6;
     const long n_w = (5 + a.C + (n_all > 4 ? n_all : 4)) * BW;
@@ -403,7 +344,7 @@ int FN(g5)(const int64_t *dims, const REAL *mom, const REAL *dsq, const int64_t 
            const REAL *same, REAL *out) {
     const long n = dims[0], E = dims[1], C = dims[2], Mt = dims[3], n_all = dims[4],
                D = dims[5], np = dims[6], nf = dims[7];
-    const int nt = fw_threads(dims[8]);
+    const int nt = km_threads(dims[8]);
     const long per = E * C * n_all + C * D + nf;
     REAL *scr = malloc((size_t)(nt * per + 1) * sizeof(REAL));
     if (!scr) return -1;

@@ -35,74 +35,13 @@
 #include <omp.h>
 #endif
 
-#define PB_PI 3.14159265358979323846
+#include "kmath.h"
+#define PB_PI KM_PI
 
-/* exp for x in [-60, 0] (callers clamp): 2^k e^f, |f| <= ln2/2, Taylor to x^13 (double,
- * error below 1e-16 relative) or x^7 (float); no libm call, so loops over channels
- * vectorise. */
-static inline double exp_f64(double x) {
-    const double shift = 0x1.8p52;
-    double t = x * 1.4426950408889634 + shift;
-    double kd = t - shift;
-    int64_t bits;
-    memcpy(&bits, &t, 8);
-    double f = x - kd * 0.6931471803691238;
-    f -= kd * 1.9082149292705877e-10;
-    double p = 1.0 / 6227020800.0;
-    p = p * f + 1.0 / 479001600.0;
-    p = p * f + 1.0 / 39916800.0;
-    p = p * f + 1.0 / 3628800.0;
-    p = p * f + 1.0 / 362880.0;
-    p = p * f + 1.0 / 40320.0;
-    p = p * f + 1.0 / 5040.0;
-    p = p * f + 1.0 / 720.0;
-    p = p * f + 1.0 / 120.0;
-    p = p * f + 1.0 / 24.0;
-    p = p * f + 1.0 / 6.0;
-    p = p * f + 0.5;
-    p = p * f + 1.0;
-    p = p * f + 1.0;
-    int64_t sb = (int64_t)((uint64_t)(bits + 1023) << 52);
-    double s;
-    memcpy(&s, &sb, 8);
-    return p * s;
-}
-
-static inline float exp_f32(float x) {
-    const float shift = 0x1.8p23f;
-    float t = x * 1.44269504f + shift;
-    float kd = t - shift;
-    int32_t bits;
-    memcpy(&bits, &t, 4);
-    float f = x - kd * 0.693145752f;
-    f -= kd * 1.42860677e-06f;
-    float p = 1.0f / 5040.0f;
-    p = p * f + 1.0f / 720.0f;
-    p = p * f + 1.0f / 120.0f;
-    p = p * f + 1.0f / 24.0f;
-    p = p * f + 1.0f / 6.0f;
-    p = p * f + 0.5f;
-    p = p * f + 1.0f;
-    p = p * f + 1.0f;
-    int32_t sb = (int32_t)((uint32_t)(bits + 127) << 23);
-    float s;
-    memcpy(&s, &sb, 4);
-    return p * s;
-}
-
-
-static int n_threads(long want) {
-#ifdef _OPENMP
-    return want > 0 ? (int)want : omp_get_max_threads();
-#else
-    (void)want;
-    return 1;
-#endif
-}
 
 #define REAL double
 #define FN(name) name##_f64
-#define EXPR exp_f64
+#define EXPR km_exp_f64
 #define BW 8 /* pairs per block: one 512-bit vector */
 #include "pullback.c" /* this file, second pass */
 #undef REAL
@@ -112,7 +51,7 @@ static int n_threads(long want) {
 
 #define REAL float
 #define FN(name) name##_f32
-#define EXPR exp_f32
+#define EXPR km_exp_f32
 #define BW 16
 #include "pullback.c" /* this file, second pass */
 
@@ -503,7 +442,7 @@ int FN(pullback_atoms)(const int64_t *dims, double rc_, const REAL *rij, const i
                   term_ptr, term_pair, term_oth, term_fac, low_idx, low_fac, rad_eta, rad_rs,
                   ang_eta, ang_rs};
     const long n = a.n, K = a.K;
-    const int nt = n_threads(dims[15]);
+    const int nt = km_threads(dims[15]);
     const long NB = a.R + a.C + a.C * a.Mt;
     const long n_all = (a.L + 1) * (a.L + 2) * (a.L + 3) / 6;
     const long n_cs = a.F * K + a.npair * a.C * a.D * K;
