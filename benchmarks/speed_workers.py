@@ -8,6 +8,8 @@ import os
 import resource
 import time
 
+from nnpot.testing import water_box  # noqa: F401 (also used by bench_gpu, speed_extra)
+
 N2P2_WATER = """
 # n2p2 RPBE-D3 water model symmetry functions (Morawietz et al. 2016), lengths in Bohr
 cutoff_type 1 0.0
@@ -31,27 +33,6 @@ cutoff_type 1 0.0
         ("H", "H", 0.03, -1, 1), ("H", "O", 0.03, -1, 1), ("O", "O", 0.03, -1, 1),
         ("H", "H", 0.03, 1, 1), ("H", "O", 0.03, 1, 1), ("O", "O", 0.03, 1, 1),
         ("H", "H", 0.07, -1, 1), ("H", "H", 0.07, 1, 1))])
-
-
-def water_box(n_side: int, seed: int = 0, density: float = 1.0):
-    """(numbers, positions [Å], cell [Å]) of n_side³ randomly oriented molecules."""
-    import numpy as np
-    from scipy.spatial.transform import Rotation
-
-    rng = np.random.default_rng(seed)
-    n_mol = n_side**3
-    length = (n_mol * 18.015 / 0.602214076 / density) ** (1.0 / 3.0)  # Å, ρ in g/cm³
-    a = length / n_side
-    theta = np.radians(104.52)
-    mol = np.array([[0.0, 0.0, 0.0], [0.9572, 0.0, 0.0],
-                    [0.9572 * np.cos(theta), 0.9572 * np.sin(theta), 0.0]])
-    mol -= mol.mean(0)
-    rot = Rotation.random(n_mol, random_state=rng).as_matrix()
-    grid = np.stack(np.meshgrid(*[np.arange(n_side)] * 3, indexing="ij"), -1).reshape(-1, 3)
-    centres = (grid + 0.5) * a + rng.uniform(-0.1, 0.1, (n_mol, 3))
-    pos = np.einsum("mij,aj->mai", rot, mol) + centres[:, None, :]
-    numbers = np.tile([8, 1, 1], n_mol)
-    return numbers, pos.reshape(-1, 3), np.eye(3) * length
 
 
 def _best(fn, reps: int) -> tuple[float, float]:

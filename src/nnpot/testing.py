@@ -54,3 +54,25 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
     if np.linalg.det(q) < 0:
         q[:, 0] *= -1
     return q
+
+
+def water_box(n_side: int = 2, seed: int = 0, density: float = 1.0, jitter: float = 0.1):
+    """(numbers, positions [Å], cell [Å]) of n_side³ randomly oriented rigid water molecules
+    (O-H 0.9572 Å, 104.52°) on a cubic grid at ``density`` [g/cm³], centres displaced
+    uniformly by up to ``jitter`` [Å]: a cheap periodic liquid-like test and benchmark
+    system (not equilibrated)."""
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(seed)
+    n_mol = n_side**3
+    length = (n_mol * 18.015 / 0.602214076 / density) ** (1.0 / 3.0)  # Å
+    a = length / n_side
+    theta = np.radians(104.52)
+    mol = np.array([[0.0, 0.0, 0.0], [0.9572, 0.0, 0.0],
+                    [0.9572 * np.cos(theta), 0.9572 * np.sin(theta), 0.0]])
+    mol -= mol.mean(0)
+    rot = Rotation.random(n_mol, random_state=rng).as_matrix()
+    grid = np.stack(np.meshgrid(*[np.arange(n_side)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    centres = (grid + 0.5) * a + rng.uniform(-jitter, jitter, (n_mol, 3))
+    pos = np.einsum("mij,aj->mai", rot, mol) + centres[:, None, :]
+    return np.tile([8, 1, 1], n_mol), pos.reshape(-1, 3), np.eye(3) * length

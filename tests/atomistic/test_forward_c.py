@@ -16,6 +16,7 @@ from nnpot.atomistic.descriptors import DescriptorSpec, SymmetryFunctions, defau
 from nnpot.atomistic.descriptors_moments import Layout, run_sums_torch
 from nnpot.atomistic.model import NNP
 from nnpot.atomistic.neighbors import make_batch, pair_vectors
+from nnpot.testing import water_box
 
 torch.set_num_threads(1)
 
@@ -38,21 +39,6 @@ SPECS = {
 }
 
 
-def water_box(n_side=2, seed=0):
-    """(numbers, positions Å, cell Å) of n_side³ randomly oriented waters at 1 g/cm³."""
-    rng = np.random.default_rng(seed)
-    a = (18.015 / 0.602214076) ** (1 / 3)  # Å per molecule
-    th = np.radians(104.5)
-    mol = np.array([[0, 0, 0], [0.96, 0, 0], [0.96 * np.cos(th), 0.96 * np.sin(th), 0]])
-    pos, num = [], []
-    for g in np.ndindex(n_side, n_side, n_side):
-        q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
-        pos.append((mol - mol.mean(0)) @ q.T + (np.array(g) + 0.5) * a
-                   + rng.uniform(-0.2, 0.2, 3))
-        num += [8, 1, 1]
-    return np.array(num), np.concatenate(pos), np.eye(3) * a * n_side
-
-
 def cluster(seed=1):
     """16 atoms of H, C, O at least 1 Å apart in a 5 Å cube, an H 3 Å outside it and an N
     3 Å beyond that H (so N is absent around most centres, and N sees only that H)."""
@@ -68,7 +54,7 @@ def cluster(seed=1):
 
 def systems(dtype=torch.float64):
     """name -> (batch, elements, cutoff of the pair list)."""
-    numbers, pos, cell = water_box()
+    numbers, pos, cell = water_box(jitter=0.2)
     mol = (np.array([8, 1, 1, 1, 8]),
            np.array([[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0], [12.0, 0, 0], [0, -13.0, 0]]),
            np.zeros((3, 3)))
@@ -263,7 +249,7 @@ def test_forces_are_minus_energy_gradient_on_c_path(monkeypatch):
         return real(*args)
 
     monkeypatch.setattr(forward_c, "slot_sums", spy)
-    numbers, pos, cell = water_box()
+    numbers, pos, cell = water_box(jitter=0.2)
     model = tiny_model(SPECS["default"](["H", "O"]))
     pbc = np.ones(3, bool)
     b = make_batch([(numbers, pos, cell, pbc)], HO, 4.0)

@@ -13,6 +13,7 @@ from nnpot.atomistic import pullback_c
 from nnpot.atomistic.descriptors import DescriptorSpec, SymmetryFunctions, default_spec
 from nnpot.atomistic.model import NNP
 from nnpot.atomistic.neighbors import make_batch, pair_vectors
+from nnpot.testing import water_box
 
 torch.set_num_threads(1)
 
@@ -26,24 +27,9 @@ MIXED = DescriptorSpec(  # radial with η = 0, factorised G5 (ζ up to 4), a G4 
              ("G4", 0.1, 2.0, 1.0, 0.3), ("G5", 0.3, 3.0, 1.0, 0.9)))
 
 
-def water_box(n_side=2, seed=0):
-    """(numbers, positions Å, cell Å) of n_side³ randomly oriented waters at 1 g/cm³."""
-    rng = np.random.default_rng(seed)
-    a = (18.015 / 0.602214076) ** (1 / 3)  # Å per molecule
-    th = np.radians(104.5)
-    mol = np.array([[0, 0, 0], [0.96, 0, 0], [0.96 * np.cos(th), 0.96 * np.sin(th), 0]])
-    pos, num = [], []
-    for g in np.ndindex(n_side, n_side, n_side):
-        q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
-        pos.append((mol - mol.mean(0)) @ q.T + (np.array(g) + 0.5) * a
-                   + rng.uniform(-0.2, 0.2, 3))
-        num += [8, 1, 1]
-    return np.array(num), np.concatenate(pos), np.eye(3) * a * n_side
-
-
 def systems(dtype=torch.float64):
     """Periodic water box; water + far-away H and O (centres without neighbours)."""
-    numbers, pos, cell = water_box()
+    numbers, pos, cell = water_box(jitter=0.2)
     mol = (np.array([8, 1, 1, 1, 8]),
            np.array([[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0], [12.0, 0, 0], [0, -13.0, 0]]),
            np.zeros((3, 3)))
@@ -125,7 +111,7 @@ def test_member_forces_and_stress_equal_autograd(spec):
     """NNP.compute(member_forces=True) (one pullback, the C kernel where built) equals one
     autograd backward per member (create_graph=True never takes the pullback)."""
     model = committee(SPECS[spec]())
-    numbers, pos, cell = water_box()
+    numbers, pos, cell = water_box(jitter=0.2)
     mol = systems()["molecule"]
     b = make_batch([(numbers, pos, cell, np.ones(3, bool))], {1: 0, 8: 1}, 4.0)
     for batch in (b, mol):
@@ -140,7 +126,7 @@ def test_member_forces_and_stress_equal_autograd(spec):
 def test_member_forces_are_minus_energy_gradient():
     """Central differences of member 1's energy (h = 1e-5 Å) match its force."""
     model = committee(SPECS["default"]())
-    numbers, pos, cell = water_box()
+    numbers, pos, cell = water_box(jitter=0.2)
     rng = np.random.default_rng(3)
     f = model.compute(make_batch([(numbers, pos, cell, np.ones(3, bool))], {1: 0, 8: 1},
                                  4.0), member_forces=True).member_forces[1]

@@ -18,6 +18,7 @@ from nnpot.atomistic.descriptors import DescriptorSpec
 from nnpot.atomistic.descriptors_triplets import triplet_features, triplet_vjp
 from nnpot.atomistic.model import NNP
 from nnpot.atomistic.neighbors import make_batch, neighbor_pairs, pair_vectors
+from nnpot.testing import water_box
 
 torch.set_num_threads(1)
 
@@ -30,20 +31,6 @@ ANGULAR = (  # mixed G4 / G5 (every triplet kept), λ = ±1, ζ = 1, 2, 3, 4, 6,
     ("G4", 0.05, 6.0, 1.0, 0.0), ("G5", 0.1, 3.0, -1.0, 0.2),
 )
 G4_ONLY = tuple(p for p in ANGULAR if p[0] == "G4")  # r_jk ≥ r_c triplets dropped
-
-
-def water_box(n_side=2, seed=0):
-    """(numbers, positions [Å], cell [Å]) of n_side³ water molecules at ~1 g/cm³."""
-    rng = np.random.default_rng(seed)
-    a = 3.104
-    mol = np.array([[0.0, 0.0, 0.0], [0.9572, 0.0, 0.0], [-0.24, 0.927, 0.0]])
-    grid = np.stack(np.meshgrid(*[np.arange(n_side)] * 3, indexing="ij"), -1).reshape(-1, 3)
-    pos = []
-    for g in grid:
-        q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
-        pos.append((mol - mol.mean(0)) @ q.T + (g + 0.5) * a + rng.uniform(-0.1, 0.1, 3))
-    numbers = np.tile([8, 1, 1], len(grid))
-    return numbers, np.concatenate(pos), np.eye(3) * a * n_side
 
 
 def sparse_molecule():
