@@ -259,7 +259,8 @@ def separable_onshell_k(sep: SeparablePotential, p0, g_on: torch.Tensor | None =
     packed = getattr(sep, "_g_outer_packed", None)  # (R(R+1)/2, N): O_j[u, v], u <= v
     if packed is None:
         iu = torch.triu_indices(r, r)
-        packed = torch.einsum("xju,xjv->uvj", g_mesh, g_mesh)[iu[0], iu[1]].contiguous()
+        gm = g_mesh.detach()  # the C kernel's input only (it runs without gradients)
+        packed = torch.einsum("xju,xjv->uvj", gm, gm)[iu[0], iu[1]].contiguous()
         sep._g_outer_packed = packed
     fast = _onshell_k_c(sep, p0, g_on, packed)
     if fast is not None:
