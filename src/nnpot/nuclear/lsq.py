@@ -47,6 +47,7 @@ from dataclasses import dataclass
 
 import torch
 
+from nnpot.nuclear import batched
 from nnpot.nuclear.channels import Channel
 from nnpot.nuclear.constants import EXPERIMENT, HBARC2_2MU
 from nnpot.nuclear.potential import regulator
@@ -168,7 +169,7 @@ def residuals(prob: Problem, names: list[str], with_jac: bool = True):
     e_on = torch.zeros(m, nl, dtype=k.dtype, device=k.device)
     e_on[on, list(range(nl))] = 1.0
     a = torch.eye(m, dtype=k.dtype, device=k.device) - d[:, :, None] * v_aug
-    u = torch.linalg.solve(a, e_on.expand(ne, m, nl))  # (E, M, nL)
+    u = batched.solve(a, e_on.expand(ne, m, nl))  # (E, M, nL)
     kon = v_aug[:, on, :] @ u  # (E, nL, nL)
     kon = 0.5 * (kon + kon.transpose(-1, -2))
     scale = prob.scale()

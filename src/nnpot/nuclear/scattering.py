@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from nnpot.nuclear import batched
 from nnpot.nuclear.channels import Channel
 from nnpot.nuclear.constants import EXPERIMENT, HBARC, MU_NP
 
@@ -86,7 +87,7 @@ def onshell_k(v_aug: torch.Tensor, k: torch.Tensor, w: torch.Tensor, p0: torch.T
     a = eye - v_aug * d[..., None, :]
     on = [(i + 1) * (n + 1) - 1 for i in range(nl)]  # indices of p0 in each L block
     rhs = v_aug[..., :, on]  # (..., B, M, nL)
-    kcol = torch.linalg.solve(a, rhs)
+    kcol = batched.solve(a, rhs)
     return kcol[..., on, :]
 
 
@@ -96,7 +97,7 @@ def full_k(v_aug: torch.Tensor, k: torch.Tensor, w: torch.Tensor, p0: torch.Tens
     d = propagator(k, w, p0).repeat(1, nl)
     m = v_aug.shape[-1]
     eye = torch.eye(m, dtype=v_aug.dtype, device=v_aug.device)
-    return torch.linalg.solve(eye - v_aug * d[..., None, :], v_aug)
+    return batched.solve(eye - v_aug * d[..., None, :], v_aug)
 
 
 def rho(p0: torch.Tensor) -> torch.Tensor:

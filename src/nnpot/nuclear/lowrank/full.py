@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from nnpot.errors import InputError
+from nnpot.nuclear import batched
 from nnpot.nuclear.lowrank._common import (
     TWO_MU,
     BlockPotential,
@@ -28,7 +29,7 @@ def solve_refined(a: torch.Tensor, b: torch.Tensor, iterations: int = 8,
     on-shell momentum next to a mesh node makes A = 1 - V D nearly singular) are solved
     again in float64, so the result is never worse than a float64 solve.
     """
-    lu, piv = torch.linalg.lu_factor(a.to(torch.float32))
+    lu, piv = batched.lu_factor(a.to(torch.float32))
     x = torch.linalg.lu_solve(lu, piv, b.to(torch.float32)).to(torch.float64)
     tiny = torch.finfo(torch.float64).tiny
     for _ in range(iterations):
@@ -41,8 +42,8 @@ def solve_refined(a: torch.Tensor, b: torch.Tensor, iterations: int = 8,
             return x
     bad = ~converged
     if x.dim() == 2:
-        return torch.linalg.solve(a, b)
-    x[bad] = torch.linalg.solve(a[bad], b[bad])
+        return batched.solve(a, b)
+    x[bad] = batched.solve(a[bad], b[bad])
     return x
 
 
@@ -87,9 +88,9 @@ def solve_augmented(a: torch.Tensor, rhs: torch.Tensor, on, precision: str = "fl
                     ) -> torch.Tensor:
     """On-shell K (B, nL, nL) from :func:`augmented_system` in the given precision."""
     if precision == "float64":
-        kcol = torch.linalg.solve(a, rhs)
+        kcol = batched.solve(a, rhs)
     elif precision == "float32":
-        kcol = torch.linalg.solve(a.to(torch.float32), rhs.to(torch.float32)).to(torch.float64)
+        kcol = batched.solve(a.to(torch.float32), rhs.to(torch.float32)).to(torch.float64)
     elif precision == "mixed":
         kcol = solve_refined(a, rhs)
     else:
