@@ -102,6 +102,8 @@ static int64_t fw_lower_bound(const int64_t *ci, int64_t P, int64_t c) {
 
 #else /* FW_BODY: the kernel for one REAL type */
 
+#include "monomials.h" /* FN(rhat_monomials) for this REAL */
+
 typedef struct {
     long n, E, R, C, L, top0, Mt, cosine;
     REAL rc;
@@ -166,29 +168,7 @@ static inline __attribute__((always_inline)) void FN(block)(
             o[q] += v * v;
         }
     }
-    /* monomials of rhat by degree: x * (degree d-1), y * (its last d), z * its last */
-    for (long q = 0; q < BW; ++q) {
-        Y[q] = 1;
-        Y[BW + q] = u0[q];
-        Y[2 * BW + q] = u1[q];
-        Y[3 * BW + q] = u2[q];
-    }
-    long ps = 1, pn = 3;
-    for (long dg = 2; dg <= a->L; ++dg) {
-        REAL *o = Y + (ps + pn) * BW;
-        const REAL *pv = Y + ps * BW;
-        for (long m = 0; m < pn; ++m)
-#pragma omp simd
-            for (long q = 0; q < BW; ++q) o[m * BW + q] = u0[q] * pv[m * BW + q];
-        for (long m = 0; m < dg; ++m)
-#pragma omp simd
-            for (long q = 0; q < BW; ++q)
-                o[(pn + m) * BW + q] = u1[q] * pv[(pn - dg + m) * BW + q];
-#pragma omp simd
-        for (long q = 0; q < BW; ++q) o[(pn + dg) * BW + q] = u2[q] * pv[(pn - 1) * BW + q];
-        ps += pn;
-        pn += dg + 1;
-    }
+    FN(rhat_monomials)(Y, u0, u1, u2, a->L);
     const REAL *yt = Y + a->top0 * BW;
     for (long c = 0; c < C; ++c) {
         const REAL *gc = g + c * BW;

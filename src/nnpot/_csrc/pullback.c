@@ -57,6 +57,8 @@
 
 #else /* PB_BODY: the kernel for one REAL type */
 
+#include "monomials.h" /* FN(rhat_monomials) for this REAL */
+
 typedef struct {
     /* dims */
     long n, K, E, R, C, D, Mt, nl, L, top0, low0, npair, F, cosine, nf, n_ang;
@@ -254,29 +256,7 @@ static inline __attribute__((always_inline)) void FN(block_basis)(
             ph[q] = 2 * g0 * g1;
         }
     }
-    /* monomials of rhat by degree: x * (degree d-1), y * (its last d), z * its last */
-    for (long q = 0; q < BW; ++q) {
-        Y[q] = 1;
-        Y[BW + q] = u0[q];
-        Y[2 * BW + q] = u1[q];
-        Y[3 * BW + q] = u2[q];
-    }
-    long ps = 1, pn = 3;
-    for (long dg = 2; dg <= a->L; ++dg) {
-        REAL *o = Y + (ps + pn) * BW;
-        const REAL *pv = Y + ps * BW;
-        for (long m = 0; m < pn; ++m)
-#pragma omp simd
-            for (long q = 0; q < BW; ++q) o[m * BW + q] = u0[q] * pv[m * BW + q];
-        for (long m = 0; m < dg; ++m)
-#pragma omp simd
-            for (long q = 0; q < BW; ++q)
-                o[(pn + m) * BW + q] = u1[q] * pv[(pn - dg + m) * BW + q];
-#pragma omp simd
-        for (long q = 0; q < BW; ++q) o[(pn + dg) * BW + q] = u2[q] * pv[(pn - 1) * BW + q];
-        ps += pn;
-        pn += dg + 1;
-    }
+    FN(rhat_monomials)(Y, u0, u1, u2, a->L);
     for (long c = 0; c < C; ++c) {
         REAL *ph = phi + (R + C + c * Mt) * BW;
         const REAL *yt = Y + a->top0 * BW, *yl = Y + a->low0 * BW;
