@@ -76,3 +76,22 @@ def water_box(n_side: int = 2, seed: int = 0, density: float = 1.0, jitter: floa
     centres = (grid + 0.5) * a + rng.uniform(-jitter, jitter, (n_mol, 3))
     pos = np.einsum("mij,aj->mai", rot, mol) + centres[:, None, :]
     return np.tile([8, 1, 1], n_mol), pos.reshape(-1, 3), np.eye(3) * length
+
+
+def scrambled_model(spec, n_members: int, hidden=(6, 6), seed: int = 2, weight_seed: int = 7,
+                    feature_std: float = 2.0):
+    """A small untrained NNP whose weights are O(1) Gaussians (every feature matters) and
+    whose inputs are scaled by ``feature_std``: a test model for comparing two code paths
+    (the C kernels and torch), where a freshly initialised model's tiny outputs would hide
+    differences."""
+    import torch
+
+    from nnpot.atomistic.model import NNP
+
+    model = NNP(spec, hidden=hidden, n_members=n_members, seed=seed)
+    gen = torch.Generator().manual_seed(weight_seed)
+    with torch.no_grad():
+        for p in model.heads.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * 0.5)
+        model.feature_std.fill_(feature_std)
+    return model

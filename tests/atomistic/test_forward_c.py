@@ -14,9 +14,8 @@ import torch
 from nnpot.atomistic import forward_c
 from nnpot.atomistic.descriptors import DescriptorSpec, SymmetryFunctions, default_spec
 from nnpot.atomistic.descriptors_moments import Layout, run_sums_torch
-from nnpot.atomistic.model import NNP
 from nnpot.atomistic.neighbors import make_batch, pair_vectors
-from nnpot.testing import water_box
+from nnpot.testing import scrambled_model, water_box
 
 torch.set_num_threads(1)
 
@@ -207,13 +206,7 @@ def test_bad_pair_lists_fall_back():
 
 
 def tiny_model(spec):
-    model = NNP(spec, hidden=(6, 6), n_members=2, seed=2)
-    gen = torch.Generator().manual_seed(7)
-    with torch.no_grad():
-        for p in model.heads.parameters():  # O(1) weights: every feature matters
-            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * 0.5)
-        model.feature_std.fill_(2.0)
-    return model
+    return scrambled_model(spec, n_members=2)
 
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-11), (torch.float32, 2e-5)])

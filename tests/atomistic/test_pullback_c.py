@@ -11,9 +11,8 @@ import torch
 
 from nnpot.atomistic import pullback_c
 from nnpot.atomistic.descriptors import DescriptorSpec, SymmetryFunctions, default_spec
-from nnpot.atomistic.model import NNP
 from nnpot.atomistic.neighbors import make_batch, pair_vectors
-from nnpot.testing import water_box
+from nnpot.testing import scrambled_model, water_box
 
 torch.set_num_threads(1)
 
@@ -97,13 +96,7 @@ def test_threads_agree():
 
 
 def committee(spec):
-    model = NNP(spec, hidden=(6, 6), n_members=3, seed=2)
-    gen = torch.Generator().manual_seed(7)
-    with torch.no_grad():
-        for p in model.heads.parameters():  # O(1) weights: every feature matters
-            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * 0.5)
-        model.feature_std.fill_(2.0)
-    return model
+    return scrambled_model(spec, n_members=3)
 
 
 @pytest.mark.parametrize("spec", sorted(SPECS))
