@@ -18,12 +18,10 @@ import torch
 from nnpot.errors import InputError
 from nnpot.nuclear.ho import HBARC
 from nnpot.nuclear.threebody.interaction import momentum_me
-from nnpot.nuclear.threebody.triton import fit_contact, triton_scan
+from nnpot.nuclear.threebody.triton import B_3H, fit_contact, triton_scan
 
 __all__ = ["model_hbar2_m", "model_pmax", "spurious_bound_states", "model_me",
            "model_triton", "B_3H"]
-
-B_3H = 8.4818  #: 3H binding energy [MeV] (AME2020, 8.481798 MeV)
 
 
 def model_hbar2_m() -> float:

@@ -34,12 +34,9 @@ from nnpot.nuclear.threebody.hamiltonian import (
 )
 from nnpot.nuclear.threebody.interaction import effective_me
 from nnpot.nuclear.threebody.lanczos import ground_state
-from nnpot.nuclear.threebody.triton import bracketed_root
+from nnpot.nuclear.threebody.triton import B_3H, bracketed_root
 
 __all__ = ["CdCePoint", "cd_ce_line"]
-
-B_3H = 8.4818  #: 3H binding energy [MeV] (same value as driver.B_3H)
-
 
 @dataclass
 class CdCePoint:

@@ -37,7 +37,9 @@ from nnpot.nuclear.threebody.interaction import effective_me
 from nnpot.nuclear.threebody.lanczos import ground_state
 
 __all__ = ["TritonResult", "solve_triton", "triton_scan", "fit_contact", "bracketed_root",
-           "three_body_operator"]
+           "three_body_operator", "B_3H"]
+
+B_3H = 8.4818  #: 3H binding energy [MeV] (AME2020, 8.481798 MeV): the 3NF fit target
 
 
 @dataclass
