@@ -5,7 +5,8 @@
  * are assembled once from the cotangents c [K, n, F]:
  *     rows of phi:  d_rad[r] (radial columns) | d_dsq[c] | d_mom[c, m]
  *     dS[p, c, d] = h_p sum_f W[c, d][f] c[i, G5 column (p, f)],  d_dsq = -h Wd . c
- *     d_mom[c, m, k] = sum_t f_t sum_d Qm[i, c, o_t, d, m] dS[p_t, c, d, k]
+ *     Qm[c, o, d, m] = sum_m' Q[m', d, m] mom[i, o, c, m']     (Q sparse: a COO list)
+ *     d_mom[c, m, k] = sum_t f_t sum_d Qm[c, o_t, d, m] dS[p_t, c, d, k]
  *     poly[c, l, x, k] = low_fac[l, x] d_mom[c, low_idx[l, x], k]      (rows of psi)
  * then the pairs of e inside the cutoff (r = |r_p|, rhat = r_p / r), BW at a time (one
  * SIMD vector), get their slot basis once
@@ -73,7 +74,11 @@ typedef struct {
     const REAL *half;              /* [npair] */
     const int64_t *fact;           /* [nf] factorised angular columns */
     const int64_t *diag;           /* [E] the pair (e, e) */
-    const REAL *qm;                /* [n, C, E, D, Mt] */
+    const REAL *mom;               /* [n, E, C, Mt] top moments */
+    long nq;                       /* nonzeros of Q */
+    const int64_t *q_row;          /* [nq] m' of each nonzero */
+    const int64_t *q_col;          /* [nq] d * Mt + m of each nonzero */
+    const REAL *q_val;             /* [nq] Q[m', d, m] */
     const int64_t *term_ptr;       /* [E + 1] */
     const int64_t *term_pair;      /* [T] */
     const int64_t *term_oth;       /* [T] */
@@ -85,13 +90,24 @@ typedef struct {
 } FN(Args);
 
 /* Coefficients of centre i for every element: cf [E][NB][K], pl [E][C*nl][3][K];
- * cs: scratch of F*K + npair*C*D*K. */
+ * cs: scratch of F*K + npair*C*D*K + C*E*D*Mt. */
 static inline __attribute__((always_inline)) void FN(coefficients)(
     const FN(Args) *a, long i, const long K, REAL *restrict cf, REAL *restrict pl,
     REAL *restrict cs) {
     const long E = a->E, R = a->R, C = a->C, D = a->D, Mt = a->Mt, nl = a->nl, F = a->F;
     const long NB = R + C + C * Mt, nf = a->nf, np = a->npair;
-    REAL *ct = cs, *dS = ct + F * K;
+    REAL *ct = cs, *dS = ct + F * K, *qm = dS + np * C * D * K;
+    if (C) {  /* qm[c][o][d * Mt + m] = sum_m' Q[m', d, m] mom[i, o, c, m'] */
+        const long DM = D * Mt;
+        for (long q = 0; q < C * E * DM; ++q) qm[q] = 0;
+        for (long o = 0; o < E; ++o)
+            for (long c = 0; c < C; ++c) {
+                const REAL *mo = a->mom + ((i * E + o) * C + c) * Mt;
+                REAL *qo = qm + (c * E + o) * DM;
+                for (long z = 0; z < a->nq; ++z)
+                    qo[a->q_col[z]] += a->q_val[z] * mo[a->q_row[z]];
+            }
+    }
     for (long k = 0; k < K; ++k) {  /* ct[f][k] = cot[k][i][f] */
         const REAL *src = a->cot + (k * a->n + i) * F;
         for (long f = 0; f < F; ++f) ct[f * K + k] = src[f];
@@ -137,7 +153,7 @@ static inline __attribute__((always_inline)) void FN(coefficients)(
                 const long p = a->term_pair[t], o = a->term_oth[t];
                 const REAL f = a->term_fac[t];
                 for (long d = 0; d < D; ++d) {
-                    const REAL *q = a->qm + (((i * C + c) * E + o) * D + d) * Mt;
+                    const REAL *q = qm + ((c * E + o) * D + d) * Mt;
                     const REAL *sd = dS + ((p * C + c) * D + d) * K;
                     for (long m = 0; m < Mt; ++m) {
                         const REAL fq = f * q[m];
@@ -404,28 +420,30 @@ static void FN(run_centre)(const FN(Args) *a, long i, REAL *cf, REAL *pl, REAL *
     }
 }
 
-/* dims: n, P, K, E, R, C, D, Mt, nl, L, top0, low0, npair, F, cosine, threads, nf, n_ang.
+/* dims: n, P, K, E, R, C, D, Mt, nl, L, top0, low0, npair, F, cosine, threads, nf, n_ang,
+ * nq (nonzeros of Q: q_row, q_col, q_val).
  * cot [K, n, F]; grad [K, n, 3] (or NULL with pout); vir [K, n, 3, 3] or NULL; pout
  * [P, K, 3] or NULL (products per pair instead of gradients). Returns 0, or -1 when memory
  * ran out (outputs undefined). */
 int FN(pullback_atoms)(const int64_t *dims, double rc_, const REAL *rij, const int64_t *ptr,
                        const int64_t *jn, const int64_t *sj, const REAL *cot, const REAL *W,
                        const REAL *Wd, const REAL *half, const int64_t *fact,
-                       const int64_t *diag, const REAL *qm, const int64_t *term_ptr,
+                       const int64_t *diag, const REAL *mom, const int64_t *q_row,
+                       const int64_t *q_col, const REAL *q_val, const int64_t *term_ptr,
                        const int64_t *term_pair, const int64_t *term_oth,
                        const REAL *term_fac, const int64_t *low_idx, const REAL *low_fac,
                        const REAL *rad_eta, const REAL *rad_rs, const REAL *ang_eta,
                        const REAL *ang_rs, REAL *grad, REAL *vir, REAL *pout) {
     FN(Args) a = {dims[0], dims[2], dims[3], dims[4], dims[5], dims[6], dims[7], dims[8],
                   dims[9], dims[10], dims[11], dims[12], dims[13], dims[14], dims[16],
-                  dims[17], (REAL)rc_, rij, ptr, jn, sj, cot, W, Wd, half, fact, diag, qm,
-                  term_ptr, term_pair, term_oth, term_fac, low_idx, low_fac, rad_eta, rad_rs,
-                  ang_eta, ang_rs};
+                  dims[17], (REAL)rc_, rij, ptr, jn, sj, cot, W, Wd, half, fact, diag, mom,
+                  dims[18], q_row, q_col, q_val, term_ptr, term_pair, term_oth, term_fac,
+                  low_idx, low_fac, rad_eta, rad_rs, ang_eta, ang_rs};
     const long n = a.n, K = a.K;
     const int nt = km_threads(dims[15]);
     const long NB = a.R + a.C + a.C * a.Mt;
     const long n_all = (a.L + 1) * (a.L + 2) * (a.L + 3) / 6;
-    const long n_cs = a.F * K + a.npair * a.C * a.D * K;
+    const long n_cs = a.F * K + a.npair * a.C * a.D * K + a.C * a.E * a.D * a.Mt;
     const long scratch = a.E * NB * K + a.E * a.C * a.nl * 3 * K + n_cs
                          + (10 + NB + a.C * a.nl + (n_all > 4 ? n_all : 4) + 2 * a.C + 16 * K) * BW;
     long maxdeg = 1;

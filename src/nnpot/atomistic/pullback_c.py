@@ -8,8 +8,10 @@ for the centre's pairs grouped by neighbour element in blocks of one SIMD vector
 basis (r, r̂, f_c, g, g', monomials of r̂: once per pair, not per cotangent), the K dot
 products, the tangential projection and the accumulation into position gradients
 (∂/∂r_j += v, ∂/∂r_i −= v; private buffers per thread) and per-centre virials
-W[a, b] = Σ_p r_p,a v_p,b. Only the cotangent-independent Q_d m (cached by the Pullback)
-comes from torch. Results are in cotangent units per Å (virial: cotangent units).
+W[a, b] = Σ_p r_p,a v_p,b. The products Q_d m of the centre's top moments are formed per
+centre in the kernel too (Q is ~4 % nonzeros: it is passed as a list of them), so nothing of
+size [n, C, E, D, M_top] is built. Results are in cotangent units per Å (virial: cotangent
+units).
 
 Used on CPU for float32/float64 when :func:`nnpot.ckernels.load` builds the
 kernel; otherwise (GPU, other dtypes, no compiler, ``NNPOT_NO_CKERNELS=1``) the torch path
@@ -36,7 +38,7 @@ def library():
 def _function(dtype):
     """``pullback_atoms_<f32|f64>`` with its ctypes signature, or None."""
     return ckernels.function("pullback", f"pullback_atoms_{_SUFFIX[dtype]}",
-                             [ctypes.c_void_p, ctypes.c_double] + [ctypes.c_void_p] * 24)
+                             [ctypes.c_void_p, ctypes.c_double] + [ctypes.c_void_p] * 27)
 
 
 def usable(ref: torch.Tensor) -> bool:
@@ -45,29 +47,25 @@ def usable(ref: torch.Tensor) -> bool:
             and library() is not None)
 
 
-def _static(pb):
-    """Cotangent-independent inputs of a Pullback (cached on it)."""
-    st = getattr(pb, "_c_static", None)
+def _constants(pb):
+    """Inputs that depend only on the descriptor plan and the dtype (cached on the plan)."""
+    plan, ref = pb.plan, pb.rij
+    key = ("pullback_c", ref.dtype, ref.device)
+    st = plan._cache.get(key)
     if st is not None:
         return st
-    plan, ref = pb.plan, pb.rij
     kern, spec = plan.kernel, plan.spec
     dev, dt = ref.device, ref.dtype
-    n, E = pb.n, pb.E
+    E = pb.E
     i64 = dict(dtype=torch.int64, device=dev)
-    counts = torch.bincount(pb.i, minlength=n)
-    ptr = torch.zeros(n + 1, **i64)
-    torch.cumsum(counts, 0, out=ptr[1:])
     chans = []
     for k in plan.fact:
-        key = (spec.angular[k][1], spec.angular[k][4])
-        if key not in chans:
-            chans.append(key)
+        key_c = (spec.angular[k][1], spec.angular[k][4])
+        if key_c not in chans:
+            chans.append(key_c)
     C = kern.n_chan
     t = kern.tables
     st = {
-        "rij": ref.contiguous(), "ptr": ptr, "j": pb.j.to(torch.int64).contiguous(),
-        "sj": pb.species[pb.j].to(torch.int64).contiguous(),
         "rad_eta": torch.tensor([c[0] for c in spec.radial], dtype=dt, device=dev),
         "rad_rs": torch.tensor([c[1] for c in spec.radial], dtype=dt, device=dev),
         "ang_eta": torch.tensor([c[0] for c in chans] or [0.0], dtype=dt, device=dev),
@@ -75,8 +73,12 @@ def _static(pb):
         "cosine": int(kern.kind == "cosine"),
     }
     if C:
+        from nnpot.atomistic.descriptors_vjp import _q_table
+
         terms = [pb._terms(e) for e in range(E)]
         flat = [x for tl in terms for x in tl]
+        q = _q_table(plan, ref)  # [M_top, D·M_top], ~4 % nonzeros
+        rows, cols = torch.nonzero(q, as_tuple=True)
         st.update(
             term_ptr=torch.tensor([0] + [len(tl) for tl in terms], **i64).cumsum(0),
             term_pair=torch.tensor([p for p, _, _ in flat], **i64),
@@ -86,15 +88,37 @@ def _static(pb):
             low_fac=kern.const("low_fac_lx", ref).contiguous(),
             diag=torch.tensor([plan.pairs.index((e, e)) for e in range(E)], **i64),
             fact=torch.tensor(plan.fact, **i64),
+            q_row=rows.to(torch.int64).contiguous(), q_col=cols.to(torch.int64).contiguous(),
+            q_val=q[rows, cols].contiguous(),
+            W=plan._c("W", ref).contiguous(), Wd=plan._c("Wd", ref).contiguous(),
+            half=plan._c("half", ref).contiguous(),
             dims=(plan.consts["deg_ind"].shape[1], t.n_top, t.n_low, t.L, t.top[0],
                   t.low[0]),
         )
     else:
         z = torch.zeros(1, **i64)
+        zr = ref.new_zeros(1)
         st.update(term_ptr=torch.zeros(E + 1, **i64), term_pair=z, term_oth=z,
-                  term_fac=ref.new_zeros(1), low_idx=z, low_fac=ref.new_zeros(1), diag=z,
-                  fact=z,
-                  dims=(0, 0, 0, 0, 0, 0))
+                  term_fac=zr, low_idx=z, low_fac=zr, diag=z, fact=z, q_row=z, q_col=z,
+                  q_val=zr, W=zr, Wd=zr, half=zr, dims=(0, 0, 0, 0, 0, 0))
+    st["nq"] = st["q_val"].numel() if C else 0
+    plan._cache[key] = st
+    return st
+
+
+def _static(pb):
+    """Cotangent-independent inputs of a Pullback: the pair list's (cached on it), and the
+    plan's constants (:func:`_constants`)."""
+    st = getattr(pb, "_c_static", None)
+    if st is not None:
+        return st
+    n = pb.n
+    counts = torch.bincount(pb.i, minlength=n)
+    ptr = torch.zeros(n + 1, dtype=torch.int64, device=pb.rij.device)
+    torch.cumsum(counts, 0, out=ptr[1:])
+    st = dict(_constants(pb), rij=pb.rij.contiguous(), ptr=ptr,
+              j=pb.j.to(torch.int64).contiguous(),
+              sj=pb.species[pb.j].to(torch.int64).contiguous())
     pb._c_static = st
     return st
 
@@ -109,19 +133,14 @@ def _run(pb, cot, virial: bool, per_pair: bool):
     C, R = kern.n_chan, kern.n_rad
     P = ref.shape[0]
     cot = cot.to(ref.dtype).contiguous()
-    if C:
-        D, Mt, nl, L, top0, low0 = st["dims"]
-        W, Wd, half = plan._c("W", ref), plan._c("Wd", ref), plan._c("half", ref)
-        qm = pb._qm()  # [n, C, E, D, Mt]
-    else:
-        D = Mt = nl = L = top0 = low0 = 0
-        W = Wd = half = qm = ref.new_zeros(1)
+    D, Mt, nl, L, top0, low0 = st["dims"]
+    mom = pb.mom.contiguous() if C else ref.new_zeros(1)  # [n, E, C, Mt]
     grad = None if per_pair else ref.new_empty((K, n, 3))
     vir = ref.new_empty((K, n, 3, 3)) if virial and not per_pair else None
     pout = ref.new_empty((P, K, 3)) if per_pair else None
     dims = torch.tensor([n, P, K, E, R, C, D, Mt, nl, L, top0, low0, max(len(plan.pairs), 1),
                          cot.shape[2], st["cosine"], torch.get_num_threads(), len(plan.fact),
-                         len(plan.spec.angular)], dtype=torch.int64)
+                         len(plan.spec.angular), st["nq"]], dtype=torch.int64)
     fn = _function(ref.dtype)
     p = ckernels.ptr
 
@@ -129,8 +148,9 @@ def _run(pb, cot, virial: bool, per_pair: bool):
         return None if t is None else p(t)
 
     rc = fn(p(dims), float(kern.rc), p(st["rij"]), p(st["ptr"]), p(st["j"]), p(st["sj"]),
-            p(cot), p(W), p(Wd), p(half), p(st["fact"]), p(st["diag"]), p(qm),
-            p(st["term_ptr"]), p(st["term_pair"]), p(st["term_oth"]), p(st["term_fac"]),
+            p(cot), p(st["W"]), p(st["Wd"]), p(st["half"]), p(st["fact"]), p(st["diag"]),
+            p(mom), p(st["q_row"]), p(st["q_col"]), p(st["q_val"]), p(st["term_ptr"]),
+            p(st["term_pair"]), p(st["term_oth"]), p(st["term_fac"]),
             p(st["low_idx"]), p(st["low_fac"]), p(st["rad_eta"]), p(st["rad_rs"]),
             p(st["ang_eta"]), p(st["ang_rs"]), opt(grad), opt(vir), opt(pout))
     if rc != 0:
