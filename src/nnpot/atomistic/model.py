@@ -24,7 +24,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from nnpot.atomistic import pullback_c
+from nnpot.atomistic import mlp_c, pullback_c
 from nnpot.atomistic.descriptors import DescriptorSpec, SymmetryFunctions
 from nnpot.atomistic.neighbors import Batch, pair_vectors, strained
 
@@ -178,7 +178,8 @@ class NNP(nn.Module):
         ``create_graph`` all members come from one descriptor pullback (:meth:`_committee`),
         otherwise from one extra backward pass per member. Without ``create_graph`` on a
         CPU with the C kernel, plain forces and stress take the same pullback with the
-        members' mean as the one cotangent (forces come back detached). Stress is returned
+        members' mean as the one cotangent (forces come back detached, and so do energies
+        where the fused network kernel of :mod:`mlp_c` runs). Stress is returned
         only for fully periodic structures' rows (others get NaN).
         """
         if not create_graph and hasattr(self.descriptor, "pullback") and (
@@ -232,39 +233,17 @@ class NNP(nn.Module):
 
     def _committee(self, batch: Batch, stress: bool, members: bool = True) -> Output:
         """Energies, per-member and mean forces (and stress) with one shared descriptor
-        pass: the members' ∂E_m/∂G (M, N, F) come from one backward through the networks,
-        and the descriptor's pullback turns all M into ∂E_m/∂r (M, N, 3) and the per-atom
-        virials Σ_p r_p ⊗ ∂E_m/∂r_p at once (no autograd through the descriptor)."""
-        m, n = self.n_members, batch.species.shape[0]
+        pass: the members' ∂E_m/∂G (M, N, F) come from the networks' input gradients
+        (:meth:`_member_gradients`), and the descriptor's pullback turns all M into
+        ∂E_m/∂r (M, N, 3) and the per-atom virials Σ_p r_p ⊗ ∂E_m/∂r_p at once (no autograd
+        through the descriptor)."""
+        m = self.n_members
         pos, cell = batch.positions.detach(), batch.cell
         with torch.no_grad():
             rij = pair_vectors(pos, cell, batch.batch, batch.i, batch.j, batch.shifts)
         pb = self.descriptor.pullback(batch.species, batch.i, batch.j, rij)
         g = pb.features
-        inputs = [(idx, x.unsqueeze(0).expand(m, -1, -1))
-                  for idx, x in self.scaled_inputs(batch.species, g)]
-        with torch.enable_grad():
-            xs = [x.detach().requires_grad_(True) for _, x in inputs]
-            e_atom, v_atom = self.atomic_outputs(
-                batch.species, [(idx, x) for (idx, _), x in zip(inputs, xs, strict=True)])
-            grads = torch.autograd.grad(e_atom.sum(), xs, allow_unused=True)
-        nf = g.shape[1]
-        # elements partition the atoms: when every element uses all F columns and has a
-        # gradient, each row of ∂E/∂G is written once (no zero fill, no scatter of blocks)
-        every_column = self.spec.centre_columns is None  # columns(k) = arange(F) for all k
-        dense = every_column and all(gx is not None for gx in grads) \
-            and sum(idx.numel() for idx, _ in inputs) == n
-        dedg = g.new_empty(m, n, nf) if dense else g.new_zeros(m, n, nf)
-        for k, ((idx, _), gx) in enumerate(zip(inputs, grads, strict=True)):
-            if gx is None or idx.numel() == 0:
-                continue
-            cols = self.columns(k)
-            if every_column:
-                dedg.index_copy_(1, idx, gx / self.feature_std[k, cols])
-                continue
-            block = g.new_zeros(m, len(idx), nf)
-            block[:, :, cols] = gx / self.feature_std[k, cols]
-            dedg[:, idx] = block
+        e_atom, v_atom, dedg = self._member_gradients(batch.species, g)
         if not members:  # mean forces only: one cotangent, ∂(mean_m E_m)/∂G
             dedg = dedg.mean(0, keepdim=True)
         dedr, vir = pb.atoms(dedg, stress)  # ∂E_m/∂positions (M, N, 3), virials (M,N,3,3)
@@ -300,6 +279,58 @@ class NNP(nn.Module):
         if not members:
             return Output(energy, e_atom, mf[0], s, None, None, log_var, g.detach())
         return Output(energy, e_atom, mf.mean(0), s, mf, ms, log_var, g.detach())
+
+    def _member_gradients(self, species: torch.Tensor, g: torch.Tensor):
+        """Atomic energies (M, N) eV, aleatoric variances (M, N) eV² or None, and every
+        member's ∂E_m/∂G (M, N, F) at features ``g`` (N, F): the fused network kernel
+        (:mod:`mlp_c`: no graph, outputs detached) where it runs, else one backward
+        through the networks (autograd, the reference)."""
+        m, n, nf = self.n_members, species.shape[0], g.shape[1]
+        every_column = self.spec.centre_columns is None  # columns(k) = arange(F) for all k
+        rows = [torch.nonzero(species == k).squeeze(1) for k in range(len(self.elements))]
+        # elements partition the atoms: when every element uses all F columns, each row of
+        # ∂E/∂G is written once (no zero fill, no scatter of blocks)
+        dense = every_column and sum(idx.numel() for idx in rows) == n
+        if all(mlp_c.usable(h, g) for h in self.heads):
+            dedg = g.new_empty(m, n, nf) if dense else g.new_zeros(m, n, nf)
+            e = g.new_zeros(m, n)
+            v = torch.zeros_like(e) if self.aleatoric else None
+            gc = g.detach().contiguous()
+            with torch.no_grad():
+                for k, idx in enumerate(rows):
+                    if idx.numel() == 0:
+                        continue
+                    cols = self.columns(k)
+                    mu, sd = self.feature_mean[k, cols], self.feature_std[k, cols]
+                    y = mlp_c.element_outputs(self.heads[k], gc, idx, cols, mu, sd,
+                                              self.energy_scale / sd, dedg)
+                    y0 = self.heads[k]((-mu / sd)[None])  # G = 0: exactly E_ref
+                    e.index_copy_(1, idx, (y[..., 0] - y0[..., 0]) * self.energy_scale
+                                  + self.e_ref[k])
+                    if self.aleatoric:
+                        v.index_copy_(1, idx, nn.functional.softplus(y[..., 1])
+                                      * self.energy_scale**2 + 1e-12)
+            return e, v, dedg
+        inputs = [(idx, x.unsqueeze(0).expand(m, -1, -1))
+                  for idx, x in self.scaled_inputs(species, g)]
+        with torch.enable_grad():
+            xs = [x.detach().requires_grad_(True) for _, x in inputs]
+            e_atom, v_atom = self.atomic_outputs(
+                species, [(idx, x) for (idx, _), x in zip(inputs, xs, strict=True)])
+            grads = torch.autograd.grad(e_atom.sum(), xs, allow_unused=True)
+        dense = dense and all(gx is not None for gx in grads)
+        dedg = g.new_empty(m, n, nf) if dense else g.new_zeros(m, n, nf)
+        for k, ((idx, _), gx) in enumerate(zip(inputs, grads, strict=True)):
+            if gx is None or idx.numel() == 0:
+                continue
+            cols = self.columns(k)
+            if every_column:
+                dedg.index_copy_(1, idx, gx / self.feature_std[k, cols])
+                continue
+            block = g.new_zeros(m, len(idx), nf)
+            block[:, :, cols] = gx / self.feature_std[k, cols]
+            dedg[:, idx] = block
+        return e_atom, v_atom, dedg
 
     @staticmethod
     def _stress(dedeps: torch.Tensor, cell: torch.Tensor, pbc: torch.Tensor) -> torch.Tensor:
