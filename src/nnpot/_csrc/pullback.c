@@ -379,15 +379,27 @@ static inline __attribute__((always_inline)) void FN(centre)(
                         for (long q = 0; q < BW; ++q) vv[q] += xa[q] * vq[q];
                     }
             }
-            for (long q = 0; q < nb; ++q) {
-                const long p = idx[b0 + q];
-                if (pout) {
-                    for (long k = 0; k < K; ++k)
-                        for (long x = 0; x < 3; ++x)
-                            pout[(p * K + k) * 3 + x] = du[(x * K + k) * BW + q];
-                } else {
-                    REAL *dst = gbuf + a->jn[p] * 3 * K;
-                    for (long xk = 0; xk < 3 * K; ++xk) dst[xk] += du[xk * BW + q];
+            if (!pout && K > 1 && K <= 32) {  /* transpose the block, then rows per pair */
+                REAL tb[BW * 3 * K];
+                for (long xk = 0; xk < 3 * K; ++xk)
+                    for (long q = 0; q < BW; ++q) tb[q * 3 * K + xk] = du[xk * BW + q];
+                for (long q = 0; q < nb; ++q) {
+                    REAL *dst = gbuf + a->jn[idx[b0 + q]] * 3 * K;
+                    const REAL *src = tb + q * 3 * K;
+#pragma omp simd
+                    for (long xk = 0; xk < 3 * K; ++xk) dst[xk] += src[xk];
+                }
+            } else {
+                for (long q = 0; q < nb; ++q) {
+                    const long p = idx[b0 + q];
+                    if (pout) {
+                        for (long k = 0; k < K; ++k)
+                            for (long x = 0; x < 3; ++x)
+                                pout[(p * K + k) * 3 + x] = du[(x * K + k) * BW + q];
+                    } else {
+                        REAL *dst = gbuf + a->jn[p] * 3 * K;
+                        for (long xk = 0; xk < 3 * K; ++xk) dst[xk] += du[xk * BW + q];
+                    }
                 }
             }
         }
