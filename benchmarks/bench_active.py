@@ -91,11 +91,14 @@ from active_pools import POOL_SETTINGS, pool_composition  # noqa: E402
 
 RESULTS = HERE / "results"
 METHODS = ("random", "disagreement", "d_optimal", "d_optimal_atoms", "hybrid",
-           "d_optimal_cost", "d_optimal_atoms_cost")
+           "d_optimal_cost", "d_optimal_atoms_cost", "farthest_point", "rare_first")
 # "<method>_cost": the D-optimal stage picks by information gain per atom labelled
 # (choose_batch(..., cost=label_cost(pool, "atoms"))); only where structure sizes differ
 COST_METHODS = ("d_optimal_cost", "d_optimal_atoms_cost")
 COST_SYSTEMS = {"water_xtb"}  # copper's structures all have 31-36 atoms
+# not a selection method: a reference that reads the pool's provenance (which frames are
+# not from the main run), which no method sees; see rare_first
+DIAGNOSTIC_METHODS = ("rare_first",)
 POOLS = ("balanced", "skewed", "campaign")  # which system has which: POOL_SETTINGS
 
 # n_radial = 8: the automatic grid every recorded curve was made with (the [model] default
@@ -116,10 +119,12 @@ QUICK = {"seeds": (0, 1), "iterations": 4, "systems": ("copper_emt", "water_xtb"
 WORKERS = 2
 
 
-def setting_name(system: str, pool: str) -> str:
+def _setting_name(system: str, pool: str, labels: int | None = None) -> str:
     """``copper_emt`` (balanced pool, the original benchmark), ``copper_emt_skewed``,
-    ``water_xtb_campaign``, ..."""
-    return system if pool == "balanced" else f"{system}_{pool}"
+    ``water_xtb_campaign``, ...; with ``labels`` (a budget other than the default
+    schedule's) ``water_xtb_campaign_128labels``."""
+    name = system if pool == "balanced" else f"{system}_{pool}"
+    return name if labels is None else f"{name}_{labels}labels"
 
 
 # --- pools and test sets ----------------------------------------------------------------
@@ -168,6 +173,9 @@ def learning_curve(system: str, method: str, seed: int, iterations: int, pool, t
             rest = [i for i in range(len(pool)) if i not in taken]
             cand = [pool[i] for i in rest]
             base = method.removesuffix("_cost")
+            if method in DIAGNOSTIC_METHODS:
+                chosen += rare_first(pool, rest, s["batch"], [seed, it, 17])
+                continue
             pick = choose_batch(base, res.model, cand, s["batch"],
                                 labelled=[pool[i] for i in chosen], seed=[seed, it, 17],
                                 cost=label_cost(cand, "atoms") if base != method else None)
@@ -177,6 +185,22 @@ def learning_curve(system: str, method: str, seed: int, iterations: int, pool, t
     out["wall_s"] = time.perf_counter() - t0
     out["cpu_s"] = time.process_time() - c0
     return out
+
+
+def rare_first(pool, rest: list[int], k: int, seed) -> list[int]:
+    """Diagnostic reference, not a method: ``k`` of the unlabelled pool indices ``rest``,
+    drawn at random among the frames that are *not* from the pool's main run (its most
+    common ``config_type@temperature``) while any are left, then at random among the main
+    run's. It uses the provenance tags, which no selection method sees, and so shows how
+    far "label the rare conditions, skip the redundant run" can go on a pool."""
+    comp = pool_composition(pool)
+    main_run = max(comp, key=comp.get)
+    tag = [f"{pool[i].info['config_type']}@{pool[i].info['temperature']:.0f}" for i in rest]
+    rng = np.random.default_rng(seed)
+    rare = [i for i, t in zip(rest, tag, strict=True) if t != main_run]
+    common = [i for i, t in zip(rest, tag, strict=True) if t == main_run]
+    order = list(rng.permutation(rare)) + list(rng.permutation(common))
+    return [int(i) for i in order[:k]]
 
 
 # --- summary ----------------------------------------------------------------------------
@@ -289,12 +313,16 @@ def _reusable(path: Path, info: dict, iterations: int) -> list[dict]:
 
 
 def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
-         pools=None, methods=None, workers: int = WORKERS, reuse: bool = False) -> dict:
+         pools=None, methods=None, workers: int = WORKERS, reuse: bool = False,
+         iterations: int | None = None) -> dict:
     """Run the benchmark; write JSON and learning-curve PNGs to ``out_dir``.
 
     ``reuse``: keep the curves of an earlier run in ``out_dir`` (same pool, test set and
     iterations) and run only the (method, seed) pairs it lacks; ``active.json`` keeps the
     earlier summary's other settings and lists every run (wall and CPU time).
+    ``iterations``: selection rounds other than the schedule's (7; quick 4); the settings
+    are then named with their label budget (``water_xtb_campaign_128labels``), so that
+    longer curves never mix with the default ones.
     """
     from nnpot.io import atomic_write_json
     from nnpot.plotting.active import METHOD_STYLE, learning_curves
@@ -309,6 +337,17 @@ def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
     plan = dict(QUICK if quick else FULL)
     plan.update({k: tuple(v) for k, v in (("systems", systems), ("seeds", seeds),
                                           ("pools", pools), ("methods", methods)) if v})
+    if iterations is not None and iterations != plan["iterations"]:
+        if int(iterations) != iterations or iterations < 1:
+            raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
+        plan["iterations"] = int(iterations)
+        tag = {s: SYSTEMS[s]["initial"] + iterations * SYSTEMS[s]["batch"] for s in SYSTEMS}
+    else:
+        tag = dict.fromkeys(SYSTEMS)
+
+    def setting_name(system, pool):  # noqa: F811 - the budget-tagged name in this run
+        return _setting_name(system, pool, tag[system])
+
     settings = [(system, pool) for system in plan["systems"] for pool in plan["pools"]
                 if pool in POOL_SETTINGS[system]]
     if not settings:
@@ -354,6 +393,8 @@ def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
     for st in settings:
         name, mine = setting_name(*st), curves[st]
         rows, target, fractions = summarise(st[0], mine)
+        for r in rows:
+            r["setting"] = name
         table += rows
         by_method = {m: [c for c in mine if c["method"] == m] for m in METHODS}
         learning_curves({m: v for m, v in by_method.items() if v},
@@ -364,7 +405,7 @@ def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
             **data[st]["info"], "random_final_error": target,
             "fraction_of_random_labels": fractions,
             "goal_met": {m: f is not None and f <= 0.5 for m, f in fractions.items()
-                         if m != "random"},
+                         if m != "random" and m not in DIAGNOSTIC_METHODS},
             "curves_reused": reused.get(st, 0), "rows": rows, "curves": mine}
         atomic_write_json(out_dir / f"active_{name}.json", result["systems"][name])
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -382,8 +423,8 @@ def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
             if name not in result["systems"]:
                 result["systems"][name] = entry
                 table = [{"system": r["system"], "pool": r.get("pool", "balanced"), **r}
-                         for r in prev.get("table", []) if setting_name(
-                             r["system"], r.get("pool", "balanced")) == name] + table
+                         for r in prev.get("table", []) if r.get("setting", _setting_name(
+                             r["system"], r.get("pool", "balanced"))) == name] + table
         result["runs"] = prev.get("runs", [{k: prev.get(k) for k in
                                              ("wall_s", "cpu_s", "load_average")}]) + [run]
     result["table"] = table
@@ -401,11 +442,15 @@ if __name__ == "__main__":
                     help="default: every pool of each system (campaign: water only)")
     ap.add_argument("--methods", nargs="*", choices=METHODS, help="default: all")
     ap.add_argument("--workers", type=int, default=WORKERS)
+    ap.add_argument("--iterations", type=int,
+                    help="selection rounds (default 7, quick 4); another value tags the "
+                         "settings with their label budget, e.g. water_xtb_campaign_128labels")
     ap.add_argument("--reuse", action="store_true",
                     help="keep matching curves already in --out; run only the missing ones")
     args = ap.parse_args()
     res = main(Path(args.out), quick=args.quick, systems=args.systems, seeds=args.seeds,
-               pools=args.pools, methods=args.methods, workers=args.workers, reuse=args.reuse)
+               pools=args.pools, methods=args.methods, workers=args.workers, reuse=args.reuse,
+               iterations=args.iterations)
     sys.path.insert(0, str(HERE))
     from run import print_table
 

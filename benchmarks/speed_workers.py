@@ -199,11 +199,8 @@ def _worker_profile(cfg: dict) -> dict:
     pb = comm.descriptor.pullback(b.species, b.i, b.j, rij)
     cot = torch.rand(8, n, plan.spec.n_features(), dtype=dtype)
 
-    def mlp8():
-        xs = [(i, x.unsqueeze(0).expand(8, -1, -1).detach().requires_grad_(True))
-              for i, x in comm.scaled_inputs(b.species, g_l.detach())]
-        e, _ = comm.atomic_outputs(b.species, xs)
-        torch.autograd.grad(e.sum(), [x for _, x in xs])
+    def mlp8():  # what NNP._committee runs (the fused C network kernel where it is built)
+        comm._member_gradients(b.species, g_l.detach())
 
     def kernel8():
         coef, poly = pb._coefficients(cot)
@@ -245,7 +242,7 @@ def _worker_profile(cfg: dict) -> dict:
               "autograd path: G5 contraction of moments, fwd + bwd": g5,
               "committee 8: pullback set-up (layout, slot sums, G5)":
                   lambda: comm.descriptor.pullback(b.species, b.i, b.j, rij),
-              "committee 8: MLPs fwd + bwd, 8 members": mlp8,
+              "committee 8: MLPs fwd + input gradients, 8 members": mlp8,
               "committee 8, torch path: cotangent coefficients (G5 adjoint)":
                   lambda: pb._coefficients(cot),
               "committee 8, torch path: coefficients + slot kernel (8 products)": kernel8,
