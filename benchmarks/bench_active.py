@@ -18,7 +18,10 @@ Pool-based protocol (the same for every selection method, so only the choice dif
    labelled frames), ``d_optimal_atoms`` (the same with a structure's per-atom features as
    its rows of information, a proxy for its 3N force labels) and ``hybrid`` (the
    4 × batch largest σ_max, then D-optimal among them, so that one batch is not a burst
-   of consecutive, nearly identical frames).
+   of consecutive, nearly identical frames), ``farthest_point`` (descriptor space), the
+   ``*_cost`` variants (information gain per atom labelled; water only) and the
+   diagnostic reference ``rare_first`` (not a method: it reads the pool's provenance,
+   see :func:`rare_first`).
 
 Figure of merit: ``labels_to_random_final`` — the label count at which a run's test force
 RMSE falls to random sampling's final error (geometric mean over seeds; log-linear
