@@ -133,8 +133,9 @@ def _setting_name(system: str, pool: str, labels: int | None = None) -> str:
 # --- pools and test sets ----------------------------------------------------------------
 # --- one learning curve (runs in a worker process) --------------------------------------
 def learning_curve(system: str, method: str, seed: int, iterations: int, pool, test,
-                   pool_setting: str = "balanced") -> dict:
-    """Test errors after each retraining of one (system, pool, method, seed) run."""
+                   pool_setting: str = "balanced", model: dict | None = None) -> dict:
+    """Test errors after each retraining of one (system, pool, method, seed) run;
+    ``model``: [model] entries that replace the system's (``--package-net``)."""
     import torch
 
     from nnpot.active.features import choose_batch, label_cost
@@ -146,11 +147,13 @@ def learning_curve(system: str, method: str, seed: int, iterations: int, pool, t
     t0, c0 = time.perf_counter(), time.process_time()
     s = SYSTEMS[system]
     cfg = parse_config(ActiveConfig, {
-        "seed": seed, "model": s["model"], "training": {**s["training"], "seed": 100 * seed},
+        "seed": seed, "model": {**s["model"], **(model or {})},
+        "training": {**s["training"], "seed": 100 * seed},
         "loop": {"retrain_epochs": s["retrain_epochs"]}})
     rng = np.random.default_rng([seed, 7])
     chosen = [int(i) for i in rng.choice(len(pool), size=s["initial"], replace=False)]
     out = {"system": system, "pool": pool_setting, "method": method, "seed": seed,
+           "model": {**s["model"], **(model or {})},
            "labels": [], "atoms": [], "oracle_s": [],
            "forces_rmse_mev_ang": [], "energy_rmse_mev_atom": [],
            "valid_forces_rmse_mev_ang": [], "select_s": 0.0}
@@ -317,7 +320,7 @@ def _reusable(path: Path, info: dict, iterations: int) -> list[dict]:
 
 def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
          pools=None, methods=None, workers: int = WORKERS, reuse: bool = False,
-         iterations: int | None = None) -> dict:
+         iterations: int | None = None, package_net: bool = False) -> dict:
     """Run the benchmark; write JSON and learning-curve PNGs to ``out_dir``.
 
     ``reuse``: keep the curves of an earlier run in ``out_dir`` (same pool, test set and
@@ -326,6 +329,9 @@ def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
     ``iterations``: selection rounds other than the schedule's (7; quick 4); the settings
     are then named with their label budget (``water_xtb_campaign_128labels``), so that
     longer curves never mix with the default ones.
+    ``package_net``: the package's default radial grid and network (``[model] n_radial``
+    and ``hidden`` of :class:`nnpot.config.ModelConfig`) instead of the small pinned ones
+    (cutoff and committee stay the system's); settings get the suffix ``_packagenet``.
     """
     from nnpot.io import atomic_write_json
     from nnpot.plotting.active import METHOD_STYLE, learning_curves
@@ -348,8 +354,16 @@ def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
     else:
         tag = dict.fromkeys(SYSTEMS)
 
+    net = None
+    if package_net:
+        from nnpot.config import ModelConfig
+
+        default = ModelConfig()
+        net = {"n_radial": default.n_radial, "hidden": list(default.hidden)}
+
     def setting_name(system, pool):  # noqa: F811 - the budget-tagged name in this run
-        return _setting_name(system, pool, tag[system])
+        name = _setting_name(system, pool, tag[system])
+        return f"{name}_packagenet" if package_net else name
 
     settings = [(system, pool) for system in plan["systems"] for pool in plan["pools"]
                 if pool in POOL_SETTINGS[system]]
@@ -380,7 +394,7 @@ def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
                  for method in plan["methods"] if (st, method, seed) not in have
                  and (method not in COST_METHODS or st[0] in COST_SYSTEMS)]
         futures = [ex.submit(me.learning_curve, st[0], method, seed, plan["iterations"],
-                             data[st]["pool"], data[st]["test"], st[1])
+                             data[st]["pool"], data[st]["test"], st[1], net)
                    for st, method, seed in tasks]
         for (st, _, _), fut in zip(tasks, futures, strict=True):
             c = fut.result()
@@ -448,12 +462,15 @@ if __name__ == "__main__":
     ap.add_argument("--iterations", type=int,
                     help="selection rounds (default 7, quick 4); another value tags the "
                          "settings with their label budget, e.g. water_xtb_campaign_128labels")
+    ap.add_argument("--package-net", action="store_true",
+                    help="the package's default radial grid and hidden layers instead of "
+                         "the pinned small ones (settings named ..._packagenet)")
     ap.add_argument("--reuse", action="store_true",
                     help="keep matching curves already in --out; run only the missing ones")
     args = ap.parse_args()
     res = main(Path(args.out), quick=args.quick, systems=args.systems, seeds=args.seeds,
                pools=args.pools, methods=args.methods, workers=args.workers, reuse=args.reuse,
-               iterations=args.iterations)
+               iterations=args.iterations, package_net=args.package_net)
     sys.path.insert(0, str(HERE))
     from run import print_table
 
