@@ -68,7 +68,7 @@ typedef struct {
     const REAL *rij;               /* [P, 3] */
     const int64_t *ptr;            /* [n + 1] pair offsets of each centre */
     const int64_t *jn;             /* [P] neighbour atom */
-    const int64_t *sj;             /* [P] neighbour element */
+    const int64_t *species;        /* [n] element of each atom (of neighbour jn[p]) */
     const REAL *cot;               /* [K, n, F] */
     const REAL *W, *Wd;            /* [C * D, nf], [C, nf]: G5 columns from S_d and dsq */
     const REAL *half;              /* [npair] */
@@ -329,7 +329,7 @@ static inline __attribute__((always_inline)) void FN(centre)(
     for (long e = 0; e < E; ++e) {
         long m = 0;  /* this element's pairs inside the cutoff */
         for (long p = p0; p < p1; ++p) {
-            if (a->sj[p] != e) continue;
+            if (a->species[a->jn[p]] != e) continue;
             const REAL *x = a->rij + 3 * p;
             if (sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]) < a->rc)
                 idx[m++] = p;  /* beyond: f_c = f_c' = 0, nothing (like the torch pads) */
@@ -438,7 +438,8 @@ static void FN(run_centre)(const FN(Args) *a, long i, REAL *cf, REAL *pl, REAL *
  * [P, K, 3] or NULL (products per pair instead of gradients). Returns 0, or -1 when memory
  * ran out (outputs undefined). */
 int FN(pullback_atoms)(const int64_t *dims, double rc_, const REAL *rij, const int64_t *ptr,
-                       const int64_t *jn, const int64_t *sj, const REAL *cot, const REAL *W,
+                       const int64_t *jn, const int64_t *species, const REAL *cot,
+                       const REAL *W,
                        const REAL *Wd, const REAL *half, const int64_t *fact,
                        const int64_t *diag, const REAL *mom, const int64_t *q_row,
                        const int64_t *q_col, const REAL *q_val, const int64_t *term_ptr,
@@ -448,7 +449,7 @@ int FN(pullback_atoms)(const int64_t *dims, double rc_, const REAL *rij, const i
                        const REAL *ang_rs, REAL *grad, REAL *vir, REAL *pout) {
     FN(Args) a = {dims[0], dims[2], dims[3], dims[4], dims[5], dims[6], dims[7], dims[8],
                   dims[9], dims[10], dims[11], dims[12], dims[13], dims[14], dims[16],
-                  dims[17], (REAL)rc_, rij, ptr, jn, sj, cot, W, Wd, half, fact, diag, mom,
+                  dims[17], (REAL)rc_, rij, ptr, jn, species, cot, W, Wd, half, fact, diag, mom,
                   dims[18], q_row, q_col, q_val, term_ptr, term_pair, term_oth, term_fac,
                   low_idx, low_fac, rad_eta, rad_rs, ang_eta, ang_rs};
     const long n = a.n, K = a.K;

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import torch
 
+from nnpot import ckernels
 from nnpot.atomistic import pullback_c
 from nnpot.atomistic.descriptors_moments import Layout, _gather, run_sums
 
@@ -105,7 +106,9 @@ class Pullback:
             parts.append(self.trip_out.detach())
         if spec.angular:
             ang = torch.cat(parts[1:], 2)[:, :, plan.ang_perm] if len(parts) > 2 else parts[1]
-            self.features = torch.cat([parts[0], ang.reshape(n, -1)], 1)
+            ang = ang.reshape(n, -1)
+            out = ckernels.empty((n, parts[0].shape[1] + ang.shape[1]), ang.dtype, ang.device)
+            self.features = torch.cat([parts[0], ang], 1, out=out)
         else:
             self.features = parts[0]
         self._rhs = self._qmx = None

@@ -26,15 +26,14 @@ torch path with the C pullback still on). Otherwise, and when the pair list is n
 by centre, the torch path runs (it stays the reference, the GPU and the training path).
 Nothing here is differentiable.
 
-Outputs of 8 MiB and more come from :func:`empty` (own mappings advised for transparent huge
-pages: a fresh 4 KiB-paged block costs one page fault per page on first touch, ~10x the time
-of writing it; see the comment at :data:`HUGE_MIN_BYTES`).
+Outputs of 8 MiB and more come from :func:`nnpot.ckernels.empty` (own mappings advised for
+transparent huge pages: a fresh 4 KiB-paged block costs one page fault per page on first
+touch, ~10x the time of writing it).
 """
 
 from __future__ import annotations
 
 import ctypes
-import mmap
 import os
 
 import torch
@@ -43,36 +42,6 @@ from nnpot import ckernels
 
 _SUFFIX = {torch.float64: "f64", torch.float32: "f32"}
 ENV_OFF = "NNPOT_NO_C_FORWARD"
-
-
-# Large per-call outputs. glibc serves a block above its mmap threshold (dynamic, at most
-# 32 MiB on 64-bit) from a fresh anonymous mapping and unmaps it on free (and trims a heap
-# whose free top grows past twice the threshold), so a call's first touch of such a block
-# takes one page fault per 4 KiB page: at 66k water atoms (float64, 1 thread) ~56k faults,
-# ~100 ms of a ~600 ms energy + forces, where writing the same bytes takes a few ms. Blocks
-# of at least HUGE_MIN_BYTES come from their own mapping advised for transparent huge pages
-# instead (MADV_HUGEPAGE, 2 MiB-aligned): ~500x fewer faults, the same bytes.
-HUGE_MIN_BYTES = 8 << 20
-_HUGE = 2 << 20  # bytes in one huge page (x86-64, arm64 with 4 KiB base pages)
-
-
-def empty(shape, dtype: torch.dtype) -> torch.Tensor:
-    """``torch.empty(shape, dtype=dtype)`` on the CPU; a block of at least
-    :data:`HUGE_MIN_BYTES` comes from its own anonymous mapping advised for transparent
-    huge pages (Linux; elsewhere, or when the mapping fails, plain ``torch.empty``). The
-    mapping is released when the last tensor using its memory is freed."""
-    shape = tuple(int(s) for s in shape)
-    nbytes = torch.Size(shape).numel() * dtype.itemsize
-    if nbytes < HUGE_MIN_BYTES or not hasattr(mmap, "MADV_HUGEPAGE"):
-        return torch.empty(shape, dtype=dtype)
-    try:
-        m = mmap.mmap(-1, nbytes + _HUGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        m.madvise(mmap.MADV_HUGEPAGE)
-    except (OSError, ValueError):
-        return torch.empty(shape, dtype=dtype)
-    raw = torch.frombuffer(m, dtype=torch.uint8)  # keeps m alive as long as its storage
-    off = -raw.data_ptr() % _HUGE
-    return raw[off:off + nbytes].view(dtype).view(shape)
 
 
 def library():
@@ -139,9 +108,9 @@ def slot_sums(rij: torch.Tensor, kernel, species: torch.Tensor, i: torch.Tensor,
     L, top0, Mt = (t.L, t.top[0], t.n_top) if C else (0, 0, 0)
     with torch.no_grad():
         r = rij.detach().contiguous()
-        rad = empty((n, n_el, R), r.dtype)
-        dsq = empty((n, n_el, C), r.dtype)
-        mom = empty((n, n_el, C, Mt), r.dtype)  # 800 B per atom in float64
+        rad = ckernels.empty((n, n_el, R), r.dtype)
+        dsq = ckernels.empty((n, n_el, C), r.dtype)
+        mom = ckernels.empty((n, n_el, C, Mt), r.dtype)  # 800 B per atom in float64
         if n == 0:
             return rad, dsq, mom
         dims = torch.tensor([n, r.shape[0], n_el, R, C, L, top0, Mt,
@@ -197,7 +166,7 @@ def g5(plan, dsq: torch.Tensor, mom: torch.Tensor):
     D, nf = plan.consts["W"].shape[0] // C, plan.consts["W"].shape[1]
     with torch.no_grad():
         m, d = mom.detach().contiguous(), dsq.detach().to(mom.dtype).contiguous()
-        out = empty((n, len(plan.pairs), nf), m.dtype)
+        out = ckernels.empty((n, len(plan.pairs), nf), m.dtype)
         if n == 0:
             return out
         dims = torch.tensor([n, E, C, Mt, plan.consts["T"].shape[1], D, len(plan.pairs), nf,

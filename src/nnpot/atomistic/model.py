@@ -24,6 +24,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from nnpot import ckernels
 from nnpot.atomistic import mlp_c, pullback_c
 from nnpot.atomistic.descriptors import DescriptorSpec, SymmetryFunctions
 from nnpot.atomistic.neighbors import Batch, pair_vectors, strained
@@ -245,7 +246,7 @@ class NNP(nn.Module):
         g = pb.features
         e_atom, v_atom, dedg = self._member_gradients(batch.species, g)
         if not members:  # mean forces only: one cotangent, ∂(mean_m E_m)/∂G
-            dedg = dedg.mean(0, keepdim=True)
+            dedg = dedg if m == 1 else dedg.mean(0, keepdim=True)
         dedr, vir = pb.atoms(dedg, stress)  # ∂E_m/∂positions (M, N, 3), virials (M,N,3,3)
         k_out = dedr.shape[0]
         energy = self.structure_sum(e_atom, batch.batch, batch.n_structures)
@@ -292,7 +293,7 @@ class NNP(nn.Module):
         # ∂E/∂G is written once (no zero fill, no scatter of blocks)
         dense = every_column and sum(idx.numel() for idx in rows) == n
         if all(mlp_c.usable(h, g) for h in self.heads):
-            dedg = g.new_empty(m, n, nf) if dense else g.new_zeros(m, n, nf)
+            dedg = ckernels.empty((m, n, nf), g.dtype) if dense else g.new_zeros(m, n, nf)
             e = g.new_zeros(m, n)
             v = torch.zeros_like(e) if self.aleatoric else None
             gc = g.detach().contiguous()

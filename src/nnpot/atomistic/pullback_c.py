@@ -26,6 +26,7 @@ import ctypes
 import torch
 
 from nnpot import ckernels
+from nnpot.errors import InputError
 
 _SUFFIX = {torch.float64: "f64", torch.float32: "f32"}
 
@@ -113,12 +114,18 @@ def _static(pb):
     if st is not None:
         return st
     n = pb.n
+    if pb.j.numel():  # the kernel reads species[j] and writes row j: never out of range
+        lo, hi = torch.aminmax(pb.j)
+        if int(lo) < 0 or int(hi) >= n:
+            raise InputError(f"pair list names neighbour atoms {int(lo)}..{int(hi)} "
+                             f"outside 0..{n - 1}")
     counts = torch.bincount(pb.i, minlength=n)
     ptr = torch.zeros(n + 1, dtype=torch.int64, device=pb.rij.device)
     torch.cumsum(counts, 0, out=ptr[1:])
+    # per atom, not per pair: species[j] would be a [P] array (45 MB at 66k waters) per call
     st = dict(_constants(pb), rij=pb.rij.contiguous(), ptr=ptr,
               j=pb.j.to(torch.int64).contiguous(),
-              sj=pb.species[pb.j].to(torch.int64).contiguous())
+              species=pb.species.to(torch.int64).contiguous())
     pb._c_static = st
     return st
 
@@ -147,7 +154,7 @@ def _run(pb, cot, virial: bool, per_pair: bool):
     def opt(t):
         return None if t is None else p(t)
 
-    rc = fn(p(dims), float(kern.rc), p(st["rij"]), p(st["ptr"]), p(st["j"]), p(st["sj"]),
+    rc = fn(p(dims), float(kern.rc), p(st["rij"]), p(st["ptr"]), p(st["j"]), p(st["species"]),
             p(cot), p(st["W"]), p(st["Wd"]), p(st["half"]), p(st["fact"]), p(st["diag"]),
             p(mom), p(st["q_row"]), p(st["q_col"]), p(st["q_val"]), p(st["term_ptr"]),
             p(st["term_pair"]), p(st["term_oth"]), p(st["term_fac"]),
