@@ -21,21 +21,7 @@
 #ifndef FW_BODY
 #define FW_BODY
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("fp-contract=fast") /* -std=c11 turns FMA contraction off */
-#elif defined(__clang__)
-#pragma clang fp contract(fast)
-#endif
-
-#include <math.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-#include "kmath.h"
+#include "kmath.h" /* FMA-contraction pragma, standard headers, shared math */
 #define FW_PI KM_PI
 
 /* cos(pi t) for t in [0, 1]: with z = pi (t - 1/2), |z| <= pi/2, it is -sin z (Taylor to

@@ -1,4 +1,5 @@
-/* Shared inline math of the nnpot C kernels (included by pullback.c and forward.c; the
+/* Shared inline math of the nnpot C kernels (included by pullback.c, forward.c and mlp.c, with
+ * the FMA-contraction pragma and the standard headers they share; the
  * kernel cache key in nnpot.ckernels hashes this header with each source).
  *
  * km_exp_f64 / km_exp_f32: exp for x in [-60, 0] (callers clamp) as 2^k e^f, |f| <= ln2/2,
@@ -9,7 +10,16 @@
 #ifndef NNPOT_KMATH_H
 #define NNPOT_KMATH_H
 
+/* FMA contraction in every kernel that includes this header (-std=c11 turns it off) */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=fast")
+#elif defined(__clang__)
+#pragma clang fp contract(fast)
+#endif
+
+#include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>

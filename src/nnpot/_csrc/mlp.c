@@ -19,20 +19,7 @@
 #ifndef MLP_BODY
 #define MLP_BODY
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("fp-contract=fast") /* -std=c11 turns FMA contraction off */
-#elif defined(__clang__)
-#pragma clang fp contract(fast)
-#endif
-
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-#include "kmath.h"
+#include "kmath.h" /* FMA-contraction pragma, standard headers, shared math */
 
 #define REAL double
 #define FN(name) name##_f64
