@@ -269,11 +269,7 @@ int FN(slot_sums)(const int64_t *dims, double rc_, const REAL *rij, const int64_
     if (!fail) {
 #pragma omp parallel num_threads(nt)
         {
-#ifdef _OPENMP
-            const int tid = omp_get_thread_num();
-#else
-            const int tid = 0;
-#endif
+            const int tid = km_thread_id();
             REAL *xs = scr[tid], *acc = xs + 3 * E * cap, *w = acc + NB * BW;
             int mine = 0;
 #pragma omp for schedule(dynamic, 32)

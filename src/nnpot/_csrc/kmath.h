@@ -5,7 +5,7 @@
  * km_exp_f64 / km_exp_f32: exp for x in [-60, 0] (callers clamp) as 2^k e^f, |f| <= ln2/2,
  * Taylor to x^13 (double, error below 1e-16 relative) or x^7 (float, below 1e-8); no libm
  * call, so loops over channels vectorise. km_threads: OpenMP threads for a call (want > 0:
- * that many; else the runtime's default).
+ * that many; else the runtime's default); km_thread_id: the calling thread's number.
  */
 #ifndef NNPOT_KMATH_H
 #define NNPOT_KMATH_H
@@ -75,6 +75,15 @@ static inline float km_exp_f32(float x) {
     float s;
     memcpy(&s, &sb, 4);
     return p * s;
+}
+
+/* this thread's number inside an OpenMP parallel region (0 without OpenMP) */
+static inline int km_thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
 }
 
 static inline int km_threads(long want) {

@@ -136,11 +136,7 @@ int FN(mlp_committee)(const int64_t *dims, const int64_t *sizes, const int64_t *
     if (!fail) {
 #pragma omp parallel num_threads(nt)
         {
-#ifdef _OPENMP
-            const int tid = omp_get_thread_num();
-#else
-            const int tid = 0;
-#endif
+            const int tid = km_thread_id();
             REAL *xb = scr[tid], *hb = xb + nf * BW, *db = hb + hsum * BW;
             REAL *ob = db + hsum * BW, *ga = ob + nout * BW, *gb = ga + smax * BW;
 #pragma omp for schedule(static)

@@ -463,11 +463,7 @@ int FN(pullback_atoms)(const int64_t *dims, double rc_, const REAL *rij, const i
     if (!fail) {
 #pragma omp parallel num_threads(nt)
         {
-#ifdef _OPENMP
-            const int tid = omp_get_thread_num();
-#else
-            const int tid = 0;
-#endif
+            const int tid = km_thread_id();
             REAL *cf = scr[tid], *pl = cf + a.E * NB * K, *cs = pl + a.E * a.C * a.nl * 3 * K;
             REAL *w = cs + n_cs;
 #pragma omp for schedule(dynamic, 16)
