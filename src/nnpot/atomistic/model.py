@@ -148,17 +148,23 @@ class NNP(nn.Module):
         for k, (idx, x) in enumerate(inputs):
             if idx.numel() == 0:
                 continue
-            y = self.heads[k](x)
-            # an atom without neighbours (all G = 0) gets exactly E_ref in every member, so
-            # separated atoms are the zero of the interaction energy: E -> Σ E_ref as r -> ∞
-            cols = self.columns(k)
-            y0 = self.heads[k]((-self.feature_mean[k, cols] / self.feature_std[k, cols])[None])
-            e = e.index_copy(1, idx, (y[..., 0] - y0[..., 0]) * self.energy_scale
-                             + self.e_ref[k])
+            ek, vk = self._from_head(k, self.heads[k](x))
+            e = e.index_copy(1, idx, ek)
             if self.aleatoric:
-                var = nn.functional.softplus(y[..., 1]) * self.energy_scale**2 + 1e-12
-                v = v.index_copy(1, idx, var)
+                v = v.index_copy(1, idx, vk)
         return e, v
+
+    def _from_head(self, k: int, y: torch.Tensor):
+        """Atomic energies (eV) and aleatoric variances (eV², or None) of element ``k``'s
+        atoms from its network's raw outputs ``y`` (..., n_out). An atom without neighbours
+        (all G = 0) gets exactly E_ref in every member, so separated atoms are the zero of
+        the interaction energy: E -> Σ E_ref as r -> ∞."""
+        cols = self.columns(k)
+        y0 = self.heads[k]((-self.feature_mean[k, cols] / self.feature_std[k, cols])[None])
+        e = (y[..., 0] - y0[..., 0]) * self.energy_scale + self.e_ref[k]
+        if not self.aleatoric:
+            return e, None
+        return e, nn.functional.softplus(y[..., 1]) * self.energy_scale**2 + 1e-12
 
     def structure_sum(self, per_atom: torch.Tensor, batch: torch.Tensor, n_struct: int):
         out = torch.zeros(per_atom.shape[0], n_struct, dtype=per_atom.dtype,
@@ -305,12 +311,10 @@ class NNP(nn.Module):
                     mu, sd = self.feature_mean[k, cols], self.feature_std[k, cols]
                     y = mlp_c.element_outputs(self.heads[k], gc, idx, cols, mu, sd,
                                               self.energy_scale / sd, dedg)
-                    y0 = self.heads[k]((-mu / sd)[None])  # G = 0: exactly E_ref
-                    e.index_copy_(1, idx, (y[..., 0] - y0[..., 0]) * self.energy_scale
-                                  + self.e_ref[k])
+                    ek, vk = self._from_head(k, y)
+                    e.index_copy_(1, idx, ek)
                     if self.aleatoric:
-                        v.index_copy_(1, idx, nn.functional.softplus(y[..., 1])
-                                      * self.energy_scale**2 + 1e-12)
+                        v.index_copy_(1, idx, vk)
             return e, v, dedg
         inputs = [(idx, x.unsqueeze(0).expand(m, -1, -1))
                   for idx, x in self.scaled_inputs(species, g)]
