@@ -120,6 +120,8 @@ FULL = {"seeds": (0, 1, 2), "iterations": 7, "systems": ("copper_emt", "water_xt
 QUICK = {"seeds": (0, 1), "iterations": 4, "systems": ("copper_emt", "water_xtb"),
          "pools": POOLS, "methods": METHODS}
 WORKERS = 2
+# settings that `make bench` (main with no selection) also runs with --package-net
+PACKAGE_NET_SETTINGS = (("water_xtb", "campaign"),)
 
 
 def _setting_name(system: str, pool: str, labels: int | None = None) -> str:
@@ -320,7 +322,8 @@ def _reusable(path: Path, info: dict, iterations: int) -> list[dict]:
 
 def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
          pools=None, methods=None, workers: int = WORKERS, reuse: bool = False,
-         iterations: int | None = None, package_net: bool = False) -> dict:
+         iterations: int | None = None, package_net: bool = False,
+         merge_summary: bool = False) -> dict:
     """Run the benchmark; write JSON and learning-curve PNGs to ``out_dir``.
 
     ``reuse``: keep the curves of an earlier run in ``out_dir`` (same pool, test set and
@@ -332,6 +335,11 @@ def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
     ``package_net``: the package's default radial grid and network (``[model] n_radial``
     and ``hidden`` of :class:`nnpot.config.ModelConfig`) instead of the small pinned ones
     (cutoff and committee stay the system's); settings get the suffix ``_packagenet``.
+    With no systems, pools, methods, iterations or network given (what ``make bench``
+    runs), the water campaign pool is then also run with the package network
+    (:data:`PACKAGE_NET_SETTINGS`), the setting where water meets the goal.
+    ``merge_summary``: keep the other settings of an existing ``active.json`` (as
+    ``reuse`` does) without reusing any curve.
     """
     from nnpot.io import atomic_write_json
     from nnpot.plotting.active import METHOD_STYLE, learning_curves
@@ -434,7 +442,7 @@ def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
                curves_run=len(tasks), workers=workers)
     result["runs"] = [run]
     summary = out_dir / "active.json"
-    if reuse and summary.exists():  # keep the other settings of the earlier summary
+    if (reuse or merge_summary) and summary.exists():  # keep the earlier summary's others
         prev = json.loads(summary.read_text())
         for name, entry in prev.get("systems", {}).items():
             if name not in result["systems"]:
@@ -446,6 +454,10 @@ def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
                                              ("wall_s", "cpu_s", "load_average")}]) + [run]
     result["table"] = table
     atomic_write_json(out_dir / "active.json", json.loads(json.dumps(result, default=str)))
+    if not (systems or pools or methods or package_net) and iterations is None:
+        for system, pool in PACKAGE_NET_SETTINGS:  # make bench: the package-network run too
+            result = main(out_dir, quick, systems=(system,), seeds=seeds, pools=(pool,),
+                          workers=workers, reuse=reuse, package_net=True, merge_summary=True)
     return result
 
 
