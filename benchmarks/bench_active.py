@@ -394,8 +394,10 @@ def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
             if reuse:
                 old = _reusable(out_dir / f"active_{setting_name(*st)}.json", data[st]["info"],
                                 plan["iterations"])
+                model = {**SYSTEMS[st[0]]["model"], **(net or {})}  # older curves: pinned
                 curves[st] = [{**c, "pool": st[1], "reused": True} for c in old
-                              if c["method"] in METHODS and c["seed"] in plan["seeds"]]
+                              if c["method"] in METHODS and c["seed"] in plan["seeds"]
+                              and c.get("model", SYSTEMS[st[0]]["model"]) == model]
                 reused[st] = len(curves[st])
         have = {(st, c["method"], c["seed"]) for st in settings for c in curves[st]}
         tasks = [(st, method, seed) for seed in plan["seeds"] for st in settings
