@@ -308,6 +308,30 @@ def summarise(system: str, curves: list[dict]) -> tuple[list[dict], float, dict]
     return rows, target, fractions
 
 
+REFERENCE_LABEL = "rare_first (provenance reference)"
+
+
+def plot_setting(curves: list[dict], path: Path, target: float, system: str, pool: str,
+                 package_net: bool = False) -> Path:
+    """The learning-curve figure of one setting: every method's curves (the diagnostic
+    reference labelled as such), random's final error dotted; the title names the pool,
+    the network, the budget and the number of seeds."""
+    from nnpot.plotting.active import METHOD_STYLE, learning_curves
+
+    for m, style in (("d_optimal_atoms", ("tab:cyan", "P")), ("hybrid", ("tab:purple", "v")),
+                     ("d_optimal_cost", ("tab:olive", "x")),
+                     ("d_optimal_atoms_cost", ("tab:brown", "*")),
+                     (REFERENCE_LABEL, ("black", "x"))):
+        METHOD_STYLE.setdefault(m, style)  # one colour per method (seeds and mean)
+    by_method = {(REFERENCE_LABEL if m in DIAGNOSTIC_METHODS else m):
+                 [c for c in curves if c["method"] == m] for m in METHODS}
+    seeds = len({c["seed"] for c in curves})
+    net = "package network" if package_net else "small pinned network"
+    return learning_curves({m: v for m, v in by_method.items() if v}, path, target=target,
+                           title=f"{system}, {pool} pool, {net}: test force error vs "
+                                 f"labels ({seeds} seeds)")
+
+
 def _reusable(path: Path, info: dict, iterations: int) -> list[dict]:
     """Curves of an earlier run in ``path`` made on the same pool and test set (same size
     and composition) with the same number of iterations; [] otherwise."""
@@ -342,12 +366,7 @@ def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
     ``reuse`` does) without reusing any curve.
     """
     from nnpot.io import atomic_write_json
-    from nnpot.plotting.active import METHOD_STYLE, learning_curves
 
-    for m, style in (("d_optimal_atoms", ("tab:cyan", "P")), ("hybrid", ("tab:purple", "v")),
-                     ("d_optimal_cost", ("tab:olive", "x")),
-                     ("d_optimal_atoms_cost", ("tab:brown", "*"))):
-        METHOD_STYLE.setdefault(m, style)  # one colour per method (seeds and mean)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -423,11 +442,8 @@ def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
         for r in rows:
             r["setting"] = name
         table += rows
-        by_method = {m: [c for c in mine if c["method"] == m] for m in METHODS}
-        learning_curves({m: v for m, v in by_method.items() if v},
-                        out_dir / f"active_{name}.png", target=target,
-                        title=f"{st[0]}, {st[1]} pool: test force error vs labels "
-                              f"({len(plan['seeds'])} seeds)")
+        plot_setting(mine, out_dir / f"active_{name}.png", target, st[0], st[1],
+                     package_net)
         result["systems"][name] = {
             **data[st]["info"], "random_final_error": target,
             "fraction_of_random_labels": fractions,
