@@ -367,6 +367,7 @@ def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
     """
     from nnpot.io import atomic_write_json
 
+    default_plan = not (systems or pools or methods or package_net) and iterations is None
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -401,11 +402,11 @@ def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
     if str(HERE) not in sys.path:
         sys.path.insert(0, str(HERE))
     me = importlib.import_module("bench_active")  # workers find functions by this name
-    pools = importlib.import_module("active_pools")
+    pool_mod = importlib.import_module("active_pools")
     curves: dict[tuple, list[dict]] = {st: [] for st in settings}
     reused: dict[tuple, int] = {}
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as ex:
-        data = dict(zip(settings, ex.map(pools.pool_and_test, [st[0] for st in settings],
+        data = dict(zip(settings, ex.map(pool_mod.pool_and_test, [st[0] for st in settings],
                                          [quick] * len(settings), [st[1] for st in settings]),
                         strict=True))
         for st in settings:
@@ -472,10 +473,14 @@ def main(out_dir: Path = RESULTS, quick: bool = False, systems=None, seeds=None,
                                              ("wall_s", "cpu_s", "load_average")}]) + [run]
     result["table"] = table
     atomic_write_json(out_dir / "active.json", json.loads(json.dumps(result, default=str)))
-    if not (systems or pools or methods or package_net) and iterations is None:
+    if default_plan:
         for system, pool in PACKAGE_NET_SETTINGS:  # make bench: the package-network run too
             result = main(out_dir, quick, systems=(system,), seeds=seeds, pools=(pool,),
                           workers=workers, reuse=reuse, package_net=True, merge_summary=True)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # totals of the whole plan
+        result["wall_s"] = round(time.perf_counter() - t0, 1)
+        result["cpu_s"] = round(time.process_time() - c0 + children.ru_utime
+                                + children.ru_stime, 1)
     return result
 
 
