@@ -12,19 +12,33 @@ from ase import Atoms
 
 def fd_forces(atoms: Atoms, delta: float = 1e-4, indices=None) -> np.ndarray:
     """Central finite-difference forces −∂E/∂r (eV/Å) of ``atoms.calc``."""
-    idx = range(len(atoms)) if indices is None else indices
-    f = np.zeros((len(atoms), 3))
     pos0 = atoms.get_positions()
+
+    def energy(p):
+        atoms.set_positions(p)
+        return atoms.get_potential_energy()
+
+    try:
+        return fd_forces_of(energy, pos0, delta, indices)
+    finally:
+        atoms.set_positions(pos0)
+
+
+def fd_forces_of(energy, positions, delta: float = 1e-4, indices=None) -> np.ndarray:
+    """Central finite-difference forces −∂E/∂r (eV/Å) of ``energy(positions) -> float``
+    (eV) at ``positions`` (N, 3) Å, for the atoms ``indices`` (all by default; rows of the
+    others stay 0)."""
+    pos0 = np.asarray(positions, dtype=float)
+    idx = range(len(pos0)) if indices is None else indices
+    f = np.zeros((len(pos0), 3))
     for a in idx:
         for c in range(3):
             e = []
             for sgn in (1, -1):
                 p = pos0.copy()
                 p[a, c] += sgn * delta
-                atoms.set_positions(p)
-                e.append(atoms.get_potential_energy())
+                e.append(float(energy(p)))
             f[a, c] = -(e[0] - e[1]) / (2 * delta)
-    atoms.set_positions(pos0)
     return f
 
 
